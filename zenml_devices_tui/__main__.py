@@ -1,0 +1,3 @@
+from zenml_devices_tui.cli import main
+
+raise SystemExit(main())
