@@ -1,0 +1,274 @@
+"""The async HTTP client for a ZenML server's device-login and device API.
+
+One :class:`ZenMLClient` (and so one ``httpx.AsyncClient``) per app run. Every
+failure comes out as a :class:`~zenml_devices_tui.core.errors.ZenMLError`
+subclass with a one-line message; nothing else escapes.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from typing import Any, Mapping
+
+import httpx
+
+from zenml_devices_tui.core.errors import (
+    BadConfiguration,
+    BadResponse,
+    NotAuthenticated,
+    Timeout,
+    Unreachable,
+    error_for_status,
+)
+from zenml_devices_tui.core.models import (
+    Device,
+    DeviceAuthorization,
+    Page,
+    ServerInfo,
+    TokenResponse,
+    User,
+)
+from zenml_devices_tui.core.secret import Secret
+from zenml_devices_tui.core.urls import normalize_server_url
+
+API = "/api/v1"
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+#: Largest response body this client reads (a server sending more is broken or hostile).
+MAX_BODY_BYTES = 32 * 1024 * 1024
+#: Devices per page when listing; the server allows up to 10,000.
+DEFAULT_PAGE_SIZE = 1000
+#: Never follow more pages than this, whatever ``total_pages`` claims.
+MAX_PAGES = 200
+
+
+def default_timeout(seconds: float) -> httpx.Timeout:
+    return httpx.Timeout(seconds, connect=min(seconds, 5.0))
+
+
+class ZenMLClient:
+    """Talks to one ZenML server. ``token`` is the bearer token for authenticated calls."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: Secret | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        verify: bool | str = True,
+        timeout: float = 10.0,
+        user_agent: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> None:
+        self.base_url = normalize_server_url(base_url)
+        self.token = token
+        self.page_size = max(1, min(int(page_size), 10_000))
+        self.request_count = 0
+        self._user_agent = user_agent or "zenml-devices"
+        verify_arg: bool | ssl.SSLContext = True
+        if verify is False:
+            verify_arg = False
+        elif isinstance(verify, str):
+            try:
+                verify_arg = ssl.create_default_context(cafile=verify)
+            except (OSError, ssl.SSLError) as exc:
+                raise BadConfiguration(f"Cannot use the CA bundle {verify!r}: {exc}") from None
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            transport=transport,
+            verify=verify_arg,
+            timeout=default_timeout(timeout),
+            follow_redirects=False,
+            headers={"Accept": "application/json", "User-Agent": self._user_agent},
+            trust_env=transport is None,
+        )
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> "ZenMLClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"ZenMLClient({self.base_url!r}, token={'set' if self.token else 'none'})"
+
+    # ------------------------------------------------------------ server
+
+    async def info(self) -> ServerInfo:
+        return ServerInfo.from_json(await self._request("GET", f"{API}/info", auth=False))
+
+    async def current_user(self) -> User:
+        return User.from_json(await self._request("GET", f"{API}/current-user"))
+
+    # ------------------------------------------------------------ devices
+
+    async def list_devices(self) -> list[Device]:
+        """Every device of the signed-in user, hydrated, newest first."""
+        devices: list[Device] = []
+        seen: set[str] = set()
+        page_number = 1
+        while True:
+            data = await self._request(
+                "GET",
+                f"{API}/devices",
+                params={
+                    "hydrate": "true",
+                    "page": page_number,
+                    "size": self.page_size,
+                    "sort_by": "desc:created",
+                },
+            )
+            page = Page.from_json(data)
+            for item in page.items:
+                device = Device.from_json(item)
+                if device.id not in seen:  # a device created between two pages can repeat
+                    seen.add(device.id)
+                    devices.append(device)
+            if not page.items or page_number >= page.total_pages or page_number >= MAX_PAGES:
+                break
+            page_number += 1
+        return devices
+
+    async def get_device(self, device_id: str) -> Device:
+        data = await self._request("GET", f"{API}/devices/{_path_id(device_id)}", params={"hydrate": "true"})
+        return Device.from_json(data)
+
+    async def lock_device(self, device_id: str) -> Device:
+        return await self._set_locked(device_id, True)
+
+    async def unlock_device(self, device_id: str) -> Device:
+        return await self._set_locked(device_id, False)
+
+    async def _set_locked(self, device_id: str, locked: bool) -> Device:
+        data = await self._request("PUT", f"{API}/devices/{_path_id(device_id)}", json_body={"locked": locked})
+        return Device.from_json(data)
+
+    async def delete_device(self, device_id: str) -> None:
+        await self._request("DELETE", f"{API}/devices/{_path_id(device_id)}")
+
+    # ------------------------------------------------------------ device login
+
+    async def start_device_authorization(self, client_id: str, user_agent: str) -> DeviceAuthorization:
+        data = await self._request(
+            "POST",
+            f"{API}/device_authorization",
+            form={"client_id": client_id},
+            headers={"User-Agent": user_agent},
+            auth=False,
+        )
+        return DeviceAuthorization.from_json(data)
+
+    async def poll_device_token(self, client_id: str, device_code: Secret) -> TokenResponse:
+        data = await self._request(
+            "POST",
+            f"{API}/login",
+            form={
+                "grant_type": DEVICE_CODE_GRANT,
+                "client_id": client_id,
+                "device_code": device_code.reveal(),
+            },
+            auth=False,
+        )
+        return TokenResponse.from_json(data)
+
+    # ------------------------------------------------------------ plumbing
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        form: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        auth: bool = True,
+    ) -> Any:
+        request_headers = dict(headers or {})
+        if auth:
+            if not self.token:
+                raise NotAuthenticated("Not signed in.")
+            request_headers["Authorization"] = f"Bearer {self.token.reveal()}"
+        self.request_count += 1
+        try:
+            async with self._http.stream(
+                method,
+                path,
+                params=params,
+                data=form,
+                json=json_body,
+                headers=request_headers,
+            ) as response:
+                raw = await _read_capped(response)
+        except httpx.TimeoutException:
+            raise Timeout(f"{self.base_url} did not answer in time.") from None
+        except httpx.TransportError as exc:
+            raise Unreachable(f"Cannot reach {self.base_url}: {_transport_reason(exc)}") from None
+        except httpx.InvalidURL:
+            raise BadConfiguration(f"The server URL {self.base_url!r} is not valid.") from None
+        return _decode(response, raw)
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BadResponse("The server sent a response that is far too large.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _decode(response: httpx.Response, raw: bytes) -> Any:
+    status = response.status_code
+    body: Any = None
+    parsed = False
+    if raw:
+        try:
+            body = json.loads(raw)
+            parsed = True
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            body = None
+    if 200 <= status < 300:
+        if raw and not parsed:
+            raise BadResponse(f"The server answered with something that is not JSON (HTTP {status}).", status=status)
+        return body
+    if 300 <= status < 400:
+        where = response.headers.get("location", "")
+        raise BadResponse(
+            f"The server redirected (HTTP {status}) instead of answering; check the URL"
+            + (f" (it points to {where[:120]})." if where else "."),
+            status=status,
+        )
+    if not parsed and raw:
+        body = raw[:300].decode("utf-8", "replace")
+    raise error_for_status(status, body, retry_after=response.headers.get("retry-after"))
+
+
+def _path_id(device_id: str) -> str:
+    # Ids go into a path: allow only what a UUID can contain so nothing can escape it.
+    cleaned = "".join(ch for ch in str(device_id) if ch.isalnum() or ch == "-")
+    if not cleaned:
+        raise BadConfiguration("A device id is empty.")
+    return cleaned
+
+
+def _transport_reason(exc: httpx.TransportError) -> str:
+    text = str(exc) or type(exc).__name__
+    lower = text.lower()
+    if "certificate" in lower or "ssl" in lower:
+        return "TLS certificate check failed (use --ca-cert, or --insecure if you trust this network)."
+    if "connection refused" in lower or "errno 111" in lower:
+        return "connection refused (is the server running?)."
+    if "name or service not known" in lower or "nodename nor servname" in lower or "getaddrinfo" in lower:
+        return "the host name could not be resolved."
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the connection was closed before the server answered."
+    return text.splitlines()[0][:160]
