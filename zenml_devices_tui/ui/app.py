@@ -21,7 +21,7 @@ from textual.worker import Worker, WorkerState
 from zenml_devices_tui.core.client import ZenMLClient
 from zenml_devices_tui.core.config import remember_server
 from zenml_devices_tui.core.context import AppContext
-from zenml_devices_tui.core.errors import ZenMLError
+from zenml_devices_tui.core.errors import NotAuthenticated, ZenMLError
 from zenml_devices_tui.core.models import ServerInfo
 from zenml_devices_tui.core.token_store import StoredToken
 
@@ -187,21 +187,26 @@ class DevicesApp(App[None]):
     # ------------------------------------------------------------ errors
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """The one place that turns a failed worker into words (workers run with exit_on_error=False)."""
-        if event.state != WorkerState.ERROR:
-            return
-        error = event.worker.error
-        if isinstance(error, ZenMLError):
-            from zenml_devices_tui.core.errors import NotAuthenticated
+        self.handle_worker_failure(event)
 
-            if isinstance(error, NotAuthenticated) and self.stored_token is not None:
-                self.session_ended()
-                return
+    def handle_worker_failure(self, event: Worker.StateChanged) -> bool:
+        """The one place that turns a failed worker into words (workers run with exit_on_error=False).
+
+        Worker.StateChanged does not bubble: screens forward theirs here (see
+        ``screens.base.AppScreen``). Returns True when the event was a failure it handled.
+        """
+        if event.state != WorkerState.ERROR:
+            return False
+        error = event.worker.error
+        if isinstance(error, NotAuthenticated) and self.stored_token is not None:
+            self.session_ended()
+        elif isinstance(error, ZenMLError):
             self.notify(error.message, title="Error", severity="error")
         else:
             self.notify(f"Unexpected error: {type(error).__name__}", title="Error", severity="error")
             if os.environ.get("ZENML_DEVICES_DEBUG"):
                 self.log.error(repr(error))
+        return True
 
     async def on_unmount(self) -> None:
         if self.client is not None:
