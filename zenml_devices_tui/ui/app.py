@@ -156,21 +156,21 @@ class DevicesApp(App[None]):
     def action_switch_server(self) -> None:
         from zenml_devices_tui.ui.screens.server import ServerScreen
 
-        self._replace_screen(ServerScreen())
+        self._show_screen(ServerScreen())
 
     # ------------------------------------------------------------ screens
 
     def show_login(self, notice: str | None = None) -> None:
         from zenml_devices_tui.ui.screens.login import LoginScreen
 
-        self._replace_screen(LoginScreen(notice=notice))
+        self._show_screen(LoginScreen(notice=notice))
 
     def show_devices(self) -> None:
         from zenml_devices_tui.ui.screens.devices import DevicesScreen
 
-        self._replace_screen(DevicesScreen())
+        self._show_screen(DevicesScreen())
 
-    def _replace_screen(self, screen: Screen) -> None:
+    def _show_screen(self, screen: Screen) -> None:
         while len(self.screen_stack) > 1 and isinstance(self.screen, ModalScreen):
             self.pop_screen()
         if len(self.screen_stack) > 1:
