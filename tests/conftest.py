@@ -20,6 +20,7 @@ from tests.realserver import RealServer, ServerUnavailable, ensure_server_venv, 
 from tests.servers import ServerHandle
 
 _timings: dict[str, float] = {}
+DEMO_ADMIN_PASSWORD = "demo-pass"
 
 
 def _in_ci() -> bool:
@@ -63,12 +64,35 @@ def real_server(real_server_session: RealServer) -> RealServer:
     return real_server_session
 
 
+@pytest.fixture(scope="session")
+def rate_limited_server(real_server_session: RealServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+    """A second, small real server with the login rate limit on (5 a minute), started only if asked for.
+
+    The rate limit cannot be switched on per request, and on the main server it would
+    turn the other tests' polls into 429s.
+    """
+    server = RealServer(
+        real_server_session.venv,
+        tmp_path_factory.mktemp("zenml-server-rate-limited"),
+        extra_env={"ZENML_SERVER_RATE_LIMIT_ENABLED": "true", "ZENML_SERVER_LOGIN_RATE_LIMIT_MINUTE": "5"},
+    )
+    try:
+        server.start()
+        _timings["rate-limited server startup"] = server.last_startup_seconds or 0.0
+    except ServerUnavailable as exc:
+        _unavailable(f"rate-limited server: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def _demo_server():
     try:
         from zenml_devices_tui.demo.server import DemoServer
     except ImportError as exc:
         pytest.skip(f"the demo server is not available yet: {exc}")
-    return DemoServer(auto_approve_after=None, live=False)
+    return DemoServer(auto_approve_after=None, live=False, admin_password=DEMO_ADMIN_PASSWORD)
 
 
 @pytest.fixture(params=["demo", pytest.param("real", marks=pytest.mark.realserver)])
@@ -79,7 +103,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[ServerHandle]:
         return
     demo = _demo_server()
     try:
-        yield ServerHandle.for_demo(demo)
+        yield ServerHandle.for_demo(demo, DEMO_ADMIN_PASSWORD)
     finally:
         close = getattr(demo, "close", None)
         if callable(close):

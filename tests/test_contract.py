@@ -484,20 +484,6 @@ async def test_active_device_past_its_expiry_is_rejected(server: ServerHandle) -
 
 
 @pytest.mark.realserver
-def test_real_server_restart_keeps_port_database_and_tokens(real_server: RealServer) -> None:
-    dev = real_server.device_login()
-    port, db = real_server.port, real_server.db_path
-    real_server.stop()
-    assert not real_server.running
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{real_server.base_url}/api/v1/info", timeout=2)
-    real_server.start()
-    assert (real_server.port, real_server.db_path) == (port, db)
-    r = real_server.request("GET", f"/api/v1/devices/{dev.id}", token=dev.token)
-    assert r.status_code == 200 and r.json()["body"]["status"] == "active"
-
-
-@pytest.mark.realserver
 def test_real_server_uses_cheap_bcrypt(real_server: RealServer) -> None:
     import sqlite3
 
