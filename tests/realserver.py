@@ -17,6 +17,7 @@ project's own client.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
 import fcntl
@@ -287,6 +288,7 @@ class RealServer:
         self.last_startup_seconds: float | None = None
         self._admin_token: str | None = None
         self._server_id: str | None = None
+        self._atexit_registered = False
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -370,6 +372,9 @@ class RealServer:
                     )
                 time.sleep(0.2)
         self.last_startup_seconds = time.monotonic() - started
+        if not self._atexit_registered:  # a backstop if pytest dies before the fixture's teardown
+            atexit.register(self.stop)
+            self._atexit_registered = True
         return self
 
     def stop(self, timeout: float = 15.0) -> None:

@@ -270,6 +270,7 @@ async def test_rate_limited_login_is_rate_limited(rate_limited_server: RealServe
                 codes.append(exc.code)
             except RateLimited as exc:
                 assert exc.status == 429 and exc.detail == "Minute request limit exceeded."
+                assert exc.retry_after is None, "the server sends no Retry-After header"
                 codes.append("429")
                 break
     assert codes == ["authorization_pending"] * 5 + ["429"], codes
