@@ -220,11 +220,6 @@ async def test_unreachable_server() -> None:
     assert f"127.0.0.1:{port}" in err.value.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="client._transport_reason only reads str(exc); httpx says 'All connection attempts failed' and "
-    "the ConnectionRefusedError (errno 111) sits three __cause__/__context__ links down",
-)
 async def test_unreachable_server_says_connection_refused() -> None:
     async with ZenMLClient(f"http://127.0.0.1:{free_port()}", timeout=5.0) as c:
         with pytest.raises(Unreachable) as err:

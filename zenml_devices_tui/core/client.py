@@ -208,6 +208,10 @@ class ZenMLClient:
                 raw = await _read_capped(response)
         except httpx.TimeoutException:
             raise Timeout(f"{self.base_url} did not answer in time.") from None
+        except httpx.DecodingError:
+            raise BadResponse("The server sent a response that could not be decoded (bad compression).") from None
+        except UnicodeEncodeError:
+            raise BadConfiguration("A request header contains characters that cannot be sent (ASCII only).") from None
         except httpx.TransportError as exc:
             raise Unreachable(f"Cannot reach {self.base_url}: {_transport_reason(exc)}") from None
         except httpx.InvalidURL:
@@ -262,7 +266,13 @@ def _path_id(device_id: str) -> str:
 
 def _transport_reason(exc: httpx.TransportError) -> str:
     text = str(exc) or type(exc).__name__
-    lower = text.lower()
+    # httpx says "All connection attempts failed"; the OS's reason is further down the cause chain.
+    chain: list[str] = []
+    cause: BaseException | None = exc
+    while cause is not None and len(chain) < 8:
+        chain.append(str(cause))
+        cause = cause.__cause__ or cause.__context__
+    lower = " | ".join(chain).lower()
     if "certificate" in lower or "ssl" in lower:
         return "TLS certificate check failed (use --ca-cert, or --insecure if you trust this network)."
     if "connection refused" in lower or "errno 111" in lower:
