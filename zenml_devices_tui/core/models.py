@@ -8,6 +8,7 @@ Datetimes from the server are naive ISO-8601 in UTC; they become aware datetimes
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping
@@ -65,6 +66,13 @@ def _opt_int(obj: Mapping[str, Any], key: str, default: int | None = None) -> in
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return default
+
+
+def _finite_number(value: Any) -> bool:
+    # json.loads accepts Infinity and NaN, which int() cannot convert.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return not isinstance(value, float) or math.isfinite(value)
 
 
 def _uuid(value: Any, what: str) -> str:
@@ -286,10 +294,10 @@ class DeviceAuthorization:
         if not isinstance(device_code, str) or not device_code:
             raise BadResponse("The server's device authorization has no device code.")
         expires_in = obj.get("expires_in")
-        if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
+        if not _finite_number(expires_in):
             raise BadResponse("The server's device authorization has no valid 'expires_in'.")
         interval = obj.get("interval")
-        if interval is not None and (isinstance(interval, bool) or not isinstance(interval, (int, float))):
+        if interval is not None and not _finite_number(interval):
             raise BadResponse("The server's device authorization has an 'interval' that is not a number.")
         complete = obj.get("verification_uri_complete")
         return cls(
