@@ -25,11 +25,15 @@ def normalize_server_url(url: str) -> str:
         raise BadConfiguration(f"The server URL {clean(text)!r} contains spaces or control characters.")
     if not _SCHEME.match(text):
         text = ("http://" if _is_loopback_host(text.split("/")[0].rsplit(":", 1)[0]) else "https://") + text
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+        hostname = parts.hostname
+    except ValueError:  # e.g. an unbalanced "[" (urllib: "Invalid IPv6 URL")
+        raise BadConfiguration(f"The server URL {clean(text)!r} is not a valid URL.") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise BadConfiguration(f"The server URL must start with http:// or https://, not {scheme}://.")
-    if not parts.hostname:
+    if not hostname:
         raise BadConfiguration(f"The server URL {url.strip()!r} has no host.")
     if parts.username or parts.password:
         raise BadConfiguration("The server URL must not contain a user name or password.")
@@ -37,7 +41,7 @@ def normalize_server_url(url: str) -> str:
         port = parts.port
     except ValueError:
         raise BadConfiguration(f"The server URL {url.strip()!r} has an invalid port.") from None
-    host = parts.hostname.lower()
+    host = hostname.lower()
     netloc = f"[{host}]" if ":" in host else host
     if port is not None and not (scheme == "https" and port == 443) and not (scheme == "http" and port == 80):
         netloc += f":{port}"
@@ -94,8 +98,12 @@ def verification_link(server_url: str, uri: str, uri_complete: str | None) -> Ve
         link = server_url.rstrip("/") + "/" + raw.lstrip("/")
     else:
         link = raw
-    parts = urlsplit(link)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(link)
+        link_host = parts.hostname
+    except ValueError:  # e.g. an unbalanced "[" (urllib: "Invalid IPv6 URL")
+        raise BadResponse("The server sent a verification link that is not a valid URL; it will not be opened.") from None
+    if parts.scheme.lower() not in ("http", "https") or not link_host:
         raise BadResponse("The server sent a verification link that is not an http(s) URL; it will not be opened.")
     if any(ch.isspace() for ch in link):
         raise BadResponse("The server sent a verification link with spaces in it.")
@@ -107,5 +115,5 @@ def verification_link(server_url: str, uri: str, uri_complete: str | None) -> Ve
     return VerificationLink(
         url=link,
         device_id=device_ids[0] if device_ids else None,
-        host_differs=(parts.hostname or "").lower() != server_host,
+        host_differs=(link_host or "").lower() != server_host,
     )
