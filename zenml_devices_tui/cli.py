@@ -95,7 +95,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.demo:
         from zenml_devices_tui.demo.server import DemoServer
 
-        demo = DemoServer()
+        demo = DemoServer(auto_approve_after=2.0, polling_interval=2)
         url = demo.base_url
     else:
         demo = None
@@ -129,19 +129,45 @@ def _run(args: argparse.Namespace) -> int:
     if args.logout:
         if url is None:
             return fail("--logout needs a server URL (argument or $ZENML_DEVICES_URL).")
-        try:
-            removed = context.token_store.delete(url)
-        except ZenMLError as exc:
-            return fail(exc.message)
-        where = context.token_store.backend
-        print(f"Signed out of {url}: token removed from the {where} store." if removed else f"No token stored for {url}.")
-        return 0
+        return _logout(directory, url, context.token_store)
 
     from zenml_devices_tui.ui.app import DevicesApp
 
     app = DevicesApp(context)
     app.run()
     return app.return_code or 0
+
+
+def _logout(directory, url: str, primary) -> int:  # type: ignore[no-untyped-def]
+    """Remove the token from every store that may hold it: the one this run uses, the keyring, the file.
+
+    The backend in use can differ from the one that saved the token (a keyring appeared
+    since, or ZENML_DEVICES_TOKEN_STORE changed), and a token left behind is a live secret.
+    """
+    from zenml_devices_tui.core.errors import ZenMLError
+    from zenml_devices_tui.core.token_store import TOKENS_FILE, TokenStore, usable_keyring
+
+    stores = [primary]
+    if primary.backend != "keyring":
+        ring = usable_keyring()
+        if ring is not None:
+            stores.append(TokenStore("keyring", keyring_backend=ring))
+    if primary.backend != "file" and (directory / TOKENS_FILE).exists():
+        stores.append(TokenStore("file", config_dir=directory))
+    removed: list[str] = []
+    errors = 0
+    for store in stores:
+        try:
+            if store.delete(url):
+                removed.append(store.backend)
+        except ZenMLError as exc:
+            errors += 1
+            fail(exc.message)
+    if removed:
+        print(f"Signed out of {url}: token removed from the {' and '.join(removed)} store.")
+    elif not errors:
+        print(f"No token stored for {url}.")
+    return 2 if errors else 0
 
 
 if __name__ == "__main__":  # pragma: no cover
