@@ -265,3 +265,67 @@ def app_env(home: Path, **extra: str) -> dict[str, str]:
 
 def contains_any(haystack: bytes | str, needles: Iterable[bytes | str]) -> list[Any]:
     return [n for n in needles if n in haystack]  # type: ignore[operator]
+
+
+# --------------------------------------------------------------------------- a keyring for subprocesses
+
+#: ``PYTHON_KEYRING_BACKEND=tests.faults.FileKeyring`` (with the repo on PYTHONPATH) makes
+#: ``keyring.get_keyring()`` in a subprocess use this: a "system keyring" kept in the JSON
+#: file named by this variable, so a test can look inside it afterwards.
+FAKE_KEYRING_ENV = "ZENML_DEVICES_TEST_KEYRING_FILE"
+
+
+def _keyring_base() -> type:
+    import keyring.backend
+
+    return keyring.backend.KeyringBackend
+
+
+from keyring.compat.properties import classproperty as _classproperty  # noqa: E402
+
+
+class FileKeyring(_keyring_base()):  # type: ignore[misc]
+    """A keyring backend that keeps ``{"service\\0user": password}`` in a JSON file.
+
+    Importing this module registers the class with keyring; it is viable only where the
+    variable is set, so it never becomes the default keyring of the test process itself.
+    """
+
+    @_classproperty
+    def priority(cls) -> float:  # noqa: N805
+        if FAKE_KEYRING_ENV not in os.environ:
+            raise RuntimeError(f"{FAKE_KEYRING_ENV} is not set")
+        return 10.0
+
+    @staticmethod
+    def _path() -> Path:
+        return Path(os.environ[FAKE_KEYRING_ENV])
+
+    def _load(self) -> dict[str, str]:
+        import json
+
+        try:
+            return json.loads(self._path().read_text())
+        except FileNotFoundError:
+            return {}
+
+    def _save(self, data: dict[str, str]) -> None:
+        import json
+
+        self._path().write_text(json.dumps(data))
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self._load().get(f"{service}\0{username}")
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        data = self._load()
+        data[f"{service}\0{username}"] = password
+        self._save(data)
+
+    def delete_password(self, service: str, username: str) -> None:
+        import keyring.errors
+
+        data = self._load()
+        if data.pop(f"{service}\0{username}", None) is None:
+            raise keyring.errors.PasswordDeleteError(username)
+        self._save(data)
