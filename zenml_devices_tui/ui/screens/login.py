@@ -428,9 +428,5 @@ class LoginScreen(AppScreen):
 
 
 def _problem(event: flow.Waiting) -> str | None:
-    """The reason a poll failed, without the flow's own fixed "trying again in N s" (we count down live)."""
-    if event.reason != "error":
-        return None
-    problem = event.message.split(" Still waiting for approval;")[0].strip()
-    return problem if problem and not problem.startswith("Poll failed;") else None
-
+    """The reason a poll failed, in words (the countdown to the next try is drawn live)."""
+    return event.problem if event.reason == "error" else None
