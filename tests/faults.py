@@ -329,3 +329,39 @@ class FileKeyring(_keyring_base()):  # type: ignore[misc]
         if data.pop(f"{service}\0{username}", None) is None:
             raise keyring.errors.PasswordDeleteError(username)
         self._save(data)
+
+
+# --------------------------------------------------------------------------- clocks
+
+
+def recording_clock():  # type: ignore[no-untyped-def]
+    """A FakeClock whose ``slept`` lists every duration something asked to sleep (to check back-off)."""
+    from zenml_devices_tui.core.clock import FakeClock
+
+    class RecordingClock(FakeClock):
+        def __init__(self) -> None:
+            super().__init__()
+            self.slept: list[float] = []
+
+        async def sleep(self, seconds: float) -> None:
+            self.slept.append(seconds)
+            await super().sleep(seconds)
+
+    return RecordingClock()
+
+
+# --------------------------------------------------------------------------- reading widgets
+
+
+def widget_text(widget: Any) -> str:
+    """The plain text a widget shows: its own content (a Static) and that of every Static inside it."""
+    from rich.text import Text
+    from textual.widgets import Static
+
+    parts = []
+    for w in [widget, *widget.query(Static)]:
+        if not isinstance(w, Static):
+            continue
+        content = w.content
+        parts.append(content.plain if isinstance(content, Text) else str(getattr(content, "plain", content)))
+    return "\n".join(parts)

@@ -168,11 +168,11 @@ class ZenMLClient:
         data = await self._request(
             "POST",
             f"{API}/login",
-            form={
-                "grant_type": DEVICE_CODE_GRANT,
-                "client_id": client_id,
-                "device_code": device_code.reveal(),
-            },
+            form=_SecretForm(
+                grant_type=DEVICE_CODE_GRANT,
+                client_id=client_id,
+                device_code=device_code.reveal(),
+            ),
             auth=False,
         )
         return TokenResponse.from_json(data)
@@ -190,13 +190,14 @@ class ZenMLClient:
         headers: Mapping[str, str] | None = None,
         auth: bool = True,
     ) -> Any:
-        request_headers = dict(headers or {})
-        if auth:
-            if not self.token:
-                raise NotAuthenticated("Not signed in.")
-            request_headers["Authorization"] = f"Bearer {self.token.reveal()}"
+        if auth and not self.token:
+            raise NotAuthenticated("Not signed in.")
         self.request_count += 1
         try:
+            # httpx.Headers, not a dict: its repr hides Authorization (tracebacks print local variables).
+            request_headers = httpx.Headers(headers or {})
+            if auth and self.token:
+                request_headers["Authorization"] = f"Bearer {self.token.reveal()}"
             async with self._http.stream(
                 method,
                 path,
@@ -216,7 +217,14 @@ class ZenMLClient:
             raise Unreachable(f"Cannot reach {self.base_url}: {_transport_reason(exc)}") from None
         except httpx.InvalidURL:
             raise BadConfiguration(f"The server URL {self.base_url!r} is not valid.") from None
-        return _decode(response, raw)
+        return _decode(response, raw, self.token)
+
+
+class _SecretForm(dict):  # type: ignore[type-arg]
+    """Form fields whose repr hides the values (the device code), for tracebacks that print locals."""
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"{key!r}: '***'" for key in self) + "}"
 
 
 async def _read_capped(response: httpx.Response) -> bytes:
@@ -230,8 +238,11 @@ async def _read_capped(response: httpx.Response) -> bytes:
     return b"".join(chunks)
 
 
-def _decode(response: httpx.Response, raw: bytes) -> Any:
+def _decode(response: httpx.Response, raw: bytes, token: Secret | None = None) -> Any:
     status = response.status_code
+    if token and raw and not 200 <= status < 300:
+        # A server that quotes our token back in an error must not get it shown or logged.
+        raw = raw.replace(token.reveal().encode("utf-8"), b"***")
     body: Any = None
     parsed = False
     if raw:
