@@ -522,6 +522,46 @@ async def test_one_refresh_at_a_time(harness: Harness) -> None:
         assert harness.demo.request_count - requests == 1
 
 
+async def test_bulk_adds_and_removes_keep_the_table_consistent(tmp_path: Path) -> None:
+    """The table adds and removes rows in bulk (its own code, not DataTable's): check the bookkeeping."""
+    harness = signed_in_harness(tmp_path, device_count=1500)
+    app = DevicesApp(harness.context)
+
+    def consistent(screen: DevicesScreen) -> None:
+        table = screen.table
+        order = [table._row_locations.get_key(i).value for i in range(table.row_count)]
+        assert order == table.shown_order
+        assert set(table.rows) == set(table._data) == {k for k in table.shown_order}
+        assert table.row_count == len(table.shown_rows)
+        for key in order[:50]:
+            drawn = tuple(c.plain for c in table.get_row(key))
+            assert drawn[1:] == tuple(v or "–" for v in table.shown_rows[key][1:])
+            assert drawn[0] == table.shown_rows[key][0]
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await loaded(pilot)
+        assert screen.table.row_count == len(own_devices(harness))
+        consistent(screen)
+        target = screen.table.shown_order[700]
+        await highlight(pilot, screen, target)
+        screen.filter_input.value = "-1"
+        await pilot.pause()
+        consistent(screen)
+        assert 0 < screen.table.row_count < 1500
+        screen.filter_input.value = ""
+        await pilot.pause()
+        consistent(screen)
+        assert screen.table.row_count == len(own_devices(harness))
+        await pilot.press("s")
+        consistent(screen)
+        for key in list(own_devices(harness))[:200]:
+            if key != app.stored_token.device_id:
+                del harness.demo.devices[key]
+        await next_refresh(pilot, harness)
+        consistent(screen)
+        assert screen.table.row_count == len(own_devices(harness))
+
+
 # --------------------------------------------------------------------------- filter and sort
 
 
@@ -545,7 +585,7 @@ async def test_filter_narrows_live_enter_focuses_the_first_match_escape_clears(h
         await pilot.press("escape")
         assert screen.table.row_count == total
         assert screen.filter_text == ""
-        assert not screen.filter_input.has_class("-shown")
+        assert not screen.filter_shown
 
 
 async def test_filter_matches_ip_status_os_location_and_id(harness: Harness) -> None:
@@ -772,6 +812,25 @@ async def test_small_terminal_stays_usable(tmp_path: Path) -> None:
         assert table.region.width == 80
         await pilot.press("j")
         assert table.cursor_row == 1
+
+
+@pytest.mark.parametrize("theme", ["ansi-dark", "ansi-light", "textual-light"])
+async def test_themes_restyle_the_status_words(harness: Harness, theme: str) -> None:
+    from rich.protocol import rich_cast
+
+    app = DevicesApp(harness.context)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await loaded(pilot)
+        device = first_with(harness, LOCKED)
+        before = rich_cast(screen.table.get_cell(device.id, "status")).style
+        app.theme = theme
+        await pilot.pause()
+        after = rich_cast(screen.table.get_cell(device.id, "status"))
+        assert after.plain == "locked"  # the word stays; only the colour follows the theme
+        if theme.startswith("ansi"):
+            assert after.style != before
+            assert after.style.color.number is not None  # a terminal palette colour, not RGB
+        assert "locked" in html.unescape(app.export_screenshot())
 
 
 # --------------------------------------------------------------------------- the row model (no UI)

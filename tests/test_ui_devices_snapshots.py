@@ -94,7 +94,7 @@ def test_stale_after_a_failed_refresh(snap_compare: Any, tmp_path: Path) -> None
     app, harness = _app(tmp_path)
 
     async def run_before(pilot: Any) -> None:
-        screen = await loaded(pilot)
+        await loaded(pilot)
         harness.demo.fail_next(503, path_contains="/devices")
         await next_refresh(pilot, harness)
 

@@ -26,14 +26,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from zenml_devices_tui.core.errors import NotAuthenticated, NotFound, RateLimited, ZenMLError
 from zenml_devices_tui.core.format import clock_time, session_validity
 from zenml_devices_tui.core.models import Device, ServerInfo, User
 from zenml_devices_tui.ui.commands import DevicesCommands
 from zenml_devices_tui.ui.screens.base import AppScreen
-from zenml_devices_tui.ui.screens.confirm import ConfirmScreen
+from zenml_devices_tui.ui.screens.confirm import device_action_dialog
 from zenml_devices_tui.ui.widgets.describe import DescribePane
 from zenml_devices_tui.ui.widgets.device_rows import (
     COLUMN_INDEX,
@@ -92,7 +92,7 @@ class DevicesScreen(AppScreen):
                 tooltip="copy the highlighted device's full id to the clipboard (OSC 52)"),
         Binding("j", "cursor_down", "Down", id="devices.down", show=False, tooltip="like ↓"),
         Binding("k", "cursor_up", "Up", id="devices.up", show=False, tooltip="like ↑"),
-        Binding("escape", "clear_filter", "Clear filter", id="devices.clear_filter",
+        Binding("escape", "clear_filter", "Clear filter", id="devices.clear_filter", show=False,
                 tooltip="show every device again"),
     ]
     #: Shown by the help screen: actions with no key of their own.
@@ -136,15 +136,17 @@ class DevicesScreen(AppScreen):
         yield DevicesHeader(id="devices-header")
         with Horizontal(id="devices-body"):
             with Vertical(id="devices-main"):
-                yield Input(
-                    placeholder="filter: hostname, IP, id, OS, location, version, status",
-                    id="devices-filter",
-                    compact=True,
-                )
+                with Horizontal(id="devices-filter-bar"):
+                    yield Label("Filter ", id="devices-filter-label")
+                    yield Input(
+                        placeholder="hostname, IP, id, OS, location, version or status",
+                        id="devices-filter",
+                        compact=True,
+                    )
                 yield DeviceTable(id="devices-table")
                 yield Static("", id="devices-empty")
             yield DescribePane(id="devices-describe")
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def table(self) -> DeviceTable:
@@ -153,6 +155,10 @@ class DevicesScreen(AppScreen):
     @property
     def filter_input(self) -> Input:
         return self.query_one("#devices-filter", Input)
+
+    @property
+    def filter_shown(self) -> bool:
+        return self.query_one("#devices-filter-bar").has_class("-shown")
 
     @property
     def describe_pane(self) -> DescribePane:
@@ -324,7 +330,7 @@ class DevicesScreen(AppScreen):
         state = (
             device.id if device else None,
             device.status if device else None,
-            bool(self.filter_text) or self.filter_input.has_class("-shown"),
+            bool(self.filter_text) or self.filter_shown,
             self.loaded,
         )
         if state != self._binding_state:
@@ -357,7 +363,7 @@ class DevicesScreen(AppScreen):
         shown = self.table.row_count
         noun = "device" if total == 1 else "devices"
         if self.filter_text.strip():
-            text = f"{shown} of {total} {noun} match “{self.filter_text.strip()}”"
+            text = f"{shown} of {total} {noun} match “{self.filter_text.strip()}” (esc clears)"
         else:
             text = f"{total} {noun}"
         label = COLUMNS[COLUMN_INDEX[self.sort_column]].label
@@ -423,7 +429,7 @@ class DevicesScreen(AppScreen):
             table.move_cursor(row=0)
 
     def _hide_filter(self) -> None:
-        self.filter_input.remove_class("-shown")
+        self.query_one("#devices-filter-bar").remove_class("-shown")
         self.table.focus()
         self._refresh_bindings_if_changed()
 
@@ -442,7 +448,7 @@ class DevicesScreen(AppScreen):
         if action == "copy_id":
             return True if self.highlighted() is not None else None
         if action == "clear_filter":
-            return bool(self.filter_text) or self.filter_input.has_class("-shown")
+            return bool(self.filter_text) or self.filter_shown
         return True
 
     # ------------------------------------------------------------ simple actions
@@ -458,9 +464,8 @@ class DevicesScreen(AppScreen):
         self.notify("Refreshing…", timeout=1.5)
 
     def action_filter(self) -> None:
-        field = self.filter_input
-        field.add_class("-shown")
-        field.focus()
+        self.query_one("#devices-filter-bar").add_class("-shown")
+        self.filter_input.focus()
         self._refresh_bindings_if_changed()
 
     def action_clear_filter(self) -> None:
@@ -529,34 +534,6 @@ class DevicesScreen(AppScreen):
         device = self.highlighted()
         if device is None or self.check_action(kind, ()) is not True:
             return
-        verb = ACTION_WORDS[kind][0]
-        body = Text()
-        body.append(f"{verb} ")
-        body.append(device.hostname or "(no hostname)", style="bold")
-        body.append("?\n")
-        body.append("IP ", style="dim")
-        body.append(device.ip_address or "–")
-        body.append("   id ", style="dim")
-        body.append(device.short_id)
-        body.append("   status ", style="dim")
-        body.append(device.display_status(self.now()))
-        body.append("\n\n")
-        body.append(
-            {
-                "lock": "Its token stops working at once. You can unlock it later to restore it.",
-                "unlock": "Its token works again (unless it has expired).",
-                "delete": "Its token stops working for good; the device must sign in again to come back.",
-            }[kind]
-        )
-        warning = None
-        if device.id == self.this_device_id and kind in ("lock", "delete"):
-            warning = Text(
-                "This is the device this app is signed in with: "
-                f"{'locking' if kind == 'lock' else 'deleting'} it ends this session, "
-                "and you will have to sign in again.",
-                style="bold",
-            )
-
         def answered(confirmed: bool | None) -> None:
             if confirmed:
                 self.run_worker(
@@ -566,10 +543,8 @@ class DevicesScreen(AppScreen):
                     exit_on_error=False,
                 )
 
-        self.app.push_screen(
-            ConfirmScreen(f"{verb} device?", body, confirm_label=verb, warning=warning, danger=kind != "unlock"),
-            answered,
-        )
+        dialog = device_action_dialog(kind, device, self.now(), this_device=device.id == self.this_device_id)
+        self.app.push_screen(dialog, answered)
 
     async def _act(self, kind: str, device: Device) -> None:
         client = self.zapp.client
