@@ -128,16 +128,26 @@ class FaultTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         for rule in list(self._rules):
-            fn, count = rule
-            result = fn(request)
-            if asyncio.iscoroutine(result):
-                result = await result
+            fn = rule[0]
+            try:
+                result = fn(request)
+                if asyncio.iscoroutine(result):
+                    result = await result
+            except BaseException:
+                self._used(rule)  # raising counts as answering
+                raise
             if result is None:
                 continue
-            rule[1] -= 1
-            if rule[1] <= 0:
-                self._rules.remove(rule)
+            self._used(rule)
             return result
+        return await self._forward(request)
+
+    def _used(self, rule: list[Any]) -> None:
+        rule[1] -= 1
+        if rule[1] <= 0 and rule in self._rules:
+            self._rules.remove(rule)
+
+    async def _forward(self, request: httpx.Request) -> httpx.Response:
         if isinstance(self.inner, httpx.AsyncBaseTransport):
             return await self.inner.handle_async_request(request)
         return self.inner.handle_request(request)  # type: ignore[union-attr]

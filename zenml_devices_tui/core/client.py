@@ -125,12 +125,16 @@ class ZenMLClient:
                 },
             )
             page = Page.from_json(data)
+            added = 0
             for item in page.items:
                 device = Device.from_json(item)
                 if device.id not in seen:  # a device created between two pages can repeat
                     seen.add(device.id)
                     devices.append(device)
-            if not page.items or page_number >= page.total_pages or page_number >= MAX_PAGES:
+                    added += 1
+            # A page with nothing new ends the walk too: a server whose total_pages lies and
+            # repeats itself would otherwise cost MAX_PAGES requests on every refresh.
+            if not added or page_number >= page.total_pages or page_number >= MAX_PAGES:
                 break
             page_number += 1
         return devices
