@@ -28,6 +28,7 @@ from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
+from zenml_devices_tui.core.context import AppContext
 from zenml_devices_tui.core.errors import NotAuthenticated, NotFound, RateLimited, ZenMLError
 from zenml_devices_tui.core.format import clock_time, session_validity
 from zenml_devices_tui.core.models import Device, ServerInfo, User
@@ -109,7 +110,9 @@ class DevicesScreen(AppScreen):
         self.filter_text = ""
         self.sort_column = DEFAULT_SORT
         self.sort_reverse = False
+        #: True once the first refresh ended (with data or not) and the next one is armed.
         self.loaded = False
+        self._have_data = False
         self.connection = "loading"
         self.problem: str | None = None
         self.stale_since: datetime | None = None
@@ -202,7 +205,7 @@ class DevicesScreen(AppScreen):
     # ------------------------------------------------------------ session helpers
 
     @property
-    def context(self):  # the AppContext
+    def context(self) -> AppContext:
         return self.zapp.context
 
     @property
@@ -225,10 +228,16 @@ class DevicesScreen(AppScreen):
             await self._active.wait()
             self._wake.clear()
             ok = await self.refresh_once()
-            self.refresh_count += 1
             if ok is None:
+                self._refresh_finished()
                 return
             await self._sleep_or_wake(self.context.refresh_interval if ok else self.retry_delay)
+
+    def _refresh_finished(self) -> None:
+        """Called once the next refresh is armed (the loop is asleep on the clock), so whoever
+        waits for ``refresh_count`` or ``loaded`` may move the clock at once."""
+        self.refresh_count += 1
+        self.loaded = self._have_data
 
     def _backoff(self, retry_after: float | None = None) -> float:
         """Seconds before the next try after ``self.failures`` failures in a row: 5, 10, 20, 40, 60, 60…"""
@@ -238,10 +247,13 @@ class DevicesScreen(AppScreen):
 
     async def _sleep_or_wake(self, seconds: float) -> None:
         if self._wake.is_set():
+            self._refresh_finished()
             return
         sleeper = asyncio.ensure_future(self.context.sleep(seconds))
         waker = asyncio.ensure_future(self._wake.wait())
         try:
+            await asyncio.sleep(0)  # let the sleeper start: it takes its deadline from the clock now
+            self._refresh_finished()
             await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             sleeper.cancel()
@@ -298,8 +310,8 @@ class DevicesScreen(AppScreen):
         return True
 
     def _first_load_done(self) -> None:
-        if not self.loaded:
-            self.loaded = True
+        if not self._have_data:
+            self._have_data = True
             self.table.loading = False
 
     # ------------------------------------------------------------ drawing
@@ -331,7 +343,7 @@ class DevicesScreen(AppScreen):
             device.id if device else None,
             device.status if device else None,
             bool(self.filter_text) or self.filter_shown,
-            self.loaded,
+            self._have_data,
         )
         if state != self._binding_state:
             self._binding_state = state
@@ -339,7 +351,7 @@ class DevicesScreen(AppScreen):
 
     def _show_empty(self) -> None:
         empty = self.query_one("#devices-empty", Static)
-        if not self.loaded or self.table.row_count:
+        if not self._have_data or self.table.row_count:
             empty.remove_class("-shown")
             return
         if self.devices and self.filter_text.strip():
@@ -438,7 +450,7 @@ class DevicesScreen(AppScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("lock", "unlock", "delete"):
             device = self.highlighted()
-            if device is None or self.context.read_only or not self.loaded:
+            if device is None or self.context.read_only or not self._have_data:
                 return None
             if action == "lock":
                 return None if device.status == "locked" else True
