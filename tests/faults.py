@@ -163,55 +163,87 @@ def big_json_body(megabytes: int = 10) -> bytes:
 
 
 class PtyProcess:
-    """A child process on a pseudo-terminal of a given size; collects everything it writes."""
+    """A child process on a pseudo-terminal of a given size; a thread keeps reading what it writes.
+
+    (A pty buffers only a few kilobytes: a child whose output nobody reads blocks.)
+    ``controlling_tty``: make the pty the child's controlling terminal, so closing the
+    master side hangs it up and the kernel sends SIGHUP, as when an SSH link drops.
+    """
 
     def __init__(self, argv: list[str], *, env: dict[str, str], cols: int = 100, rows: int = 30,
-                 cwd: str | None = None) -> None:
+                 cwd: str | None = None, controlling_tty: bool = False) -> None:
         import fcntl
         import pty
         import struct
         import termios
+        import threading
 
         self.master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+        def make_controlling() -> None:  # runs in the child, before exec
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
         self.proc = subprocess.Popen(
-            argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd, start_new_session=True,
-            close_fds=True,
+            argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd, close_fds=True,
+            start_new_session=not controlling_tty, preexec_fn=make_controlling if controlling_tty else None,
         )
         os.close(slave)
-        self.output = bytearray()
         self.cols, self.rows = cols, rows
+        self._buffer = bytearray()
+        self._lock = threading.Lock()
         self._closed = False
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
 
-    def read_available(self, timeout: float = 0.05) -> bytes:
-        if self._closed:
-            return b""
-        got = bytearray()
+    def _drain(self) -> None:
         while True:
-            ready, _, _ = select.select([self.master], [], [], timeout)
+            try:
+                ready, _, _ = select.select([self.master], [], [], 0.05)
+            except (OSError, ValueError):
+                return
+            if self._closed:
+                return
             if not ready:
-                break
+                continue
             try:
                 chunk = os.read(self.master, 65536)
             except OSError:  # EIO: the child side is gone
-                break
+                return
             if not chunk:
-                break
-            got += chunk
-            timeout = 0.0
-        self.output += got
-        return bytes(got)
+                return
+            with self._lock:
+                self._buffer += chunk
+
+    @property
+    def output(self) -> bytes:
+        with self._lock:
+            return bytes(self._buffer)
 
     def read_until(self, predicate: Callable[[bytes], bool], timeout: float = 20.0) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self.read_available(0.1)
-            if predicate(bytes(self.output)):
+            if predicate(self.output):
                 return True
             if self.proc.poll() is not None:
-                self.read_available(0.1)
-                return predicate(bytes(self.output))
+                time.sleep(0.1)
+                return predicate(self.output)
+            time.sleep(0.02)
         return False
+
+    def settle(self, quiet: float = 0.3, timeout: float = 10.0) -> None:
+        """Wait until the child has written nothing for ``quiet`` seconds (or ``timeout`` passes)."""
+        deadline = time.monotonic() + timeout
+        last = len(self.output)
+        since = time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            now_len = len(self.output)
+            if now_len != last:
+                last, since = now_len, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return
 
     def write(self, data: bytes) -> None:
         os.write(self.master, data)
@@ -219,6 +251,7 @@ class PtyProcess:
     def close_master(self) -> None:
         if not self._closed:
             self._closed = True
+            self._reader.join(timeout=2)
             os.close(self.master)
 
     def wait_gone(self, timeout: float) -> bool:
@@ -271,6 +304,21 @@ def app_env(home: Path, **extra: str) -> dict[str, str]:
     env.pop("WAYLAND_DISPLAY", None)
     env.update(extra)
     return env
+
+
+def leaked(secret: str, text: str, window: int = 16) -> str | None:
+    """A piece of ``secret`` (``window`` characters or more) that shows in ``text``; a truncated dump counts.
+
+    A JWT's first part is only the public header ({"alg":"HS256","typ":"JWT"}) and is skipped.
+    """
+    parts = secret.split(".")
+    pieces = parts[1:] if len(parts) == 3 else [secret]
+    for piece in pieces:
+        for i in range(0, max(1, len(piece) - window + 1)):
+            chunk = piece[i:i + window]
+            if len(chunk) == window and chunk in text:
+                return chunk
+    return None
 
 
 def contains_any(haystack: bytes | str, needles: Iterable[bytes | str]) -> list[Any]:
@@ -375,3 +423,112 @@ def widget_text(widget: Any) -> str:
         content = w.content
         parts.append(content.plain if isinstance(content, Text) else str(getattr(content, "plain", content)))
     return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------- a hostile server, in a real terminal
+
+#: Environment of :func:`run_hostile_app`: the mode ("devices" or "login") and where to write the secrets.
+HOSTILE_MODE_ENV = "ZENML_DEVICES_TEST_HOSTILE_MODE"
+HOSTILE_SECRETS_ENV = "ZENML_DEVICES_TEST_SECRETS_FILE"
+
+#: What each hostile field of a device carries (field -> payload), for the pty test to look for.
+HOSTILE_DEVICE_FIELDS = {
+    "hostname": OSC52 + "host-a",
+    "os": CSI_RED,
+    "city": RICH_MARKUP,
+    "country": BAD_MARKUP,
+    "python_version": OSC8,
+    "zenml_version": C1_CSI,
+    "region": C1_OSC,
+    "ip_address": CSI_CLEAR + "10.0.0.1",
+}
+HOSTILE_SECOND_HOSTNAME = TEXTUAL_ACTION
+HOSTILE_THIRD_HOSTNAME = BIDI
+HOSTILE_SERVER_NAME = RICH_LINK
+HOSTILE_SERVER_VERSION = "0.98.0" + CSI_RED
+HOSTILE_USER_NAME = "[i]ada[/i]"
+HOSTILE_FULL_NAME = OSC52 + "[b]Ada[/b]"
+HOSTILE_ERROR = OSC52 + "[red]server says[/red] " + CSI_CLEAR + "nope"
+HOSTILE_LINK = (
+    "http://demo.zenml.local/devices/verify?device_id={device_id}&user_code={user_code}"
+    "&x=" + OSC52 + "&y=[b]" + MARKER + "[/b]" + CSI_RED
+)
+
+
+def run_hostile_app() -> None:  # pragma: no cover - runs in a subprocess on a pty
+    """Run the real app against a DemoServer that sends control sequences and markup everywhere.
+
+    ``devices`` mode: signed in, the table shows devices whose fields are hostile, the
+    server's name, version and the user's names are hostile, and the second device-list
+    request fails with a hostile error message. ``login`` mode: the sign-in screen with a
+    hostile verification link. The access token / device code are written to the file in
+    ``$ZENML_DEVICES_TEST_SECRETS_FILE`` (never to the terminal).
+    """
+    import json as _json
+    import uuid as _uuid
+
+    from zenml_devices_tui.core.client import ZenMLClient
+    from zenml_devices_tui.core.config import AppConfig
+    from zenml_devices_tui.core.context import AppContext
+    from zenml_devices_tui.core.models import TokenResponse
+    from zenml_devices_tui.core.token_store import StoredToken, open_token_store
+    from zenml_devices_tui.demo.server import DemoServer
+    from zenml_devices_tui.ui.app import DevicesApp
+
+    mode = os.environ.get(HOSTILE_MODE_ENV, "devices")
+    secrets_file = Path(os.environ[HOSTILE_SECRETS_ENV])
+    demo = DemoServer(live=False, auto_approve_after=None)
+    user_agent = "Host/test-laptop ZenML/0.98.0 Python/3.11.7 OS/Linux"
+    client_id = "5b1f9d0e-7c2a-4f3e-9a6b-0c1d2e3f4a5b"
+    list_requests = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal list_requests
+        path = request.url.path
+        if path == "/api/v1/devices" and request.method == "GET":
+            list_requests += 1
+            if list_requests >= 2:
+                return httpx.Response(400, json={"detail": ["ValueError", HOSTILE_ERROR]})
+        response = demo.handle(request)
+        if path == "/api/v1/info":
+            data = _json.loads(response.read())
+            data.update(name=HOSTILE_SERVER_NAME, version=HOSTILE_SERVER_VERSION)
+            return httpx.Response(200, json=data)
+        if path == "/api/v1/device_authorization" and response.status_code == 200:
+            data = _json.loads(response.read())
+            secrets_file.write_text(data["device_code"])
+            query = dict(httpx.QueryParams(data["verification_uri_complete"].split("?", 1)[1]))
+            data["verification_uri_complete"] = HOSTILE_LINK.format(**query)
+            return httpx.Response(200, json=data)
+        return response
+
+    transport = httpx.MockTransport(handler)
+    config_dir = Path(os.environ.get("ZENML_DEVICES_HOME", "/nonexistent"))
+    context = AppContext(
+        config_dir=config_dir,
+        config=AppConfig(),
+        token_store=open_token_store(config_dir, backend="memory"),
+        client_id=client_id,
+        user_agent=user_agent,
+        hostname="test-laptop",
+        make_client=lambda url: ZenMLClient(url, transport=transport, user_agent=user_agent),
+        server_url=demo.base_url,
+        refresh_interval=1.0,
+        remember_servers=False,
+    )
+    if mode == "devices":
+        me = demo.approver
+        me.name, me.full_name = HOSTILE_USER_NAME, HOSTILE_FULL_NAME
+        device_id, token = demo.device_token(client_id=client_id, user_agent=user_agent)
+        mine = sorted((d for d in demo.devices.values() if d.user_id == me.id and d.id != device_id),
+                      key=lambda d: d.created, reverse=True)
+        for name, value in HOSTILE_DEVICE_FIELDS.items():
+            setattr(mine[0], name, value)
+        mine[1].hostname = HOSTILE_SECOND_HOSTNAME
+        mine[2].hostname = HOSTILE_THIRD_HOSTNAME
+        stored = StoredToken.from_token_response(demo.base_url, TokenResponse.from_json({"access_token": token}))
+        context.token_store.put(stored)
+        secrets_file.write_text(token)
+        (secrets_file.parent / "hostile-device-id").write_text(mine[0].id)
+    DevicesApp(context).run()
+    _ = _uuid

@@ -396,9 +396,11 @@ async def test_401_mid_session_returns_to_sign_in_and_forgets_the_token(tmp_path
             device = pick(harness, screen)
             harness.demo.fail_next(401, path_contains=device.id)
             await confirm(pilot, screen, device.id, "l")
-        await wait_until(lambda: isinstance(app.screen, LoginScreen), "the sign-in screen", pilot=pilot)
+        await wait_until(lambda: isinstance(app.screen, LoginScreen) and app.screen.is_mounted, "the sign-in screen",
+                         pilot=pilot)
         assert "Sign in again" in (app.screen.notice or "")
-        assert "Sign in again" in widget_text(app.screen.query_one("#login-notice"))
+        await wait_until(lambda: "Sign in again" in widget_text(app.screen.query_one("#login-notice")),
+                         "the notice to be drawn", pilot=pilot)
         assert app.stored_token is None
         await wait_until(lambda: harness.context.token_store.get(harness.demo.base_url) is None,
                          "the token to be forgotten", pilot=pilot)

@@ -21,7 +21,7 @@ import pytest
 from rich.console import Console
 from textual import constants as textual_constants
 
-from tests.faults import FaultTransport, wait_until
+from tests.faults import FaultTransport, leaked, wait_until
 from tests.uihelpers import TEST_CLIENT_ID, Harness, make_harness, signed_in_harness
 from zenml_devices_tui.core.client import ZenMLClient
 from zenml_devices_tui.ui.app import DevicesApp
@@ -44,21 +44,6 @@ class Secrets:
 
     def found_in(self, text: str) -> list[str]:
         return sorted(v for v in self.values if v in text)
-
-
-def leaked(secret: str, text: str, window: int = 16) -> str | None:
-    """A piece of ``secret`` (``window`` characters or more) that shows in ``text``; a truncated dump counts.
-
-    A JWT's first part is only the public header ({"alg":"HS256","typ":"JWT"}) and is skipped.
-    """
-    parts = secret.split(".")
-    pieces = parts[1:] if len(parts) == 3 else [secret]
-    for piece in pieces:
-        for i in range(0, max(1, len(piece) - window + 1)):
-            chunk = piece[i:i + window]
-            if len(chunk) == window and chunk in text:
-                return chunk
-    return None
 
 
 def use_transport(harness: Harness, transport: httpx.AsyncBaseTransport) -> None:

@@ -55,11 +55,13 @@ class DevicesApp(App[None]):
     # ------------------------------------------------------------ start
 
     def on_mount(self) -> None:
+        self._watch_terminal()
         if self._wanted_theme:
             try:
                 self.theme = self._wanted_theme
             except Exception:  # an unknown theme name in config.toml
-                self.notify(f"Unknown theme {self._wanted_theme!r} in config.toml; using the default.", severity="warning")
+                self.notify(f"Unknown theme {self._wanted_theme!r} in config.toml; using the default.",
+                            severity="warning", markup=False)
         if self.context.config.keymap:
             self.set_keymap(dict(self.context.config.keymap))
         if self.context.insecure:
@@ -67,13 +69,35 @@ class DevicesApp(App[None]):
                         title="Insecure", severity="warning", timeout=10)
         notice = self.context.token_store.notice
         if notice:
-            self.notify(notice, title="Token storage", timeout=10)
+            self.notify(notice, title="Token storage", timeout=10, markup=False)
         if self.context.server_url:
             self.connect(self.context.server_url)
         else:
             from zenml_devices_tui.ui.screens.server import ServerScreen
 
             self.push_screen(ServerScreen())
+
+    def _watch_terminal(self) -> None:
+        """Exit when the terminal goes away (an SSH link drops) even if no SIGHUP reaches us.
+
+        Without a SIGHUP (no controlling terminal, or SIGHUP ignored) Textual's input thread
+        reads EOF from the dead terminal in a tight loop: the process would spin at 100% CPU
+        for ever. A hung-up terminal stops being a tty, which is cheap to check once a second.
+        """
+        import sys
+
+        try:
+            fd = sys.__stdin__.fileno()
+        except (AttributeError, ValueError, OSError):
+            return
+        if self.is_headless or not os.isatty(fd):
+            return
+
+        def check() -> None:
+            if not os.isatty(fd):
+                self.exit(return_code=129)  # 128 + SIGHUP, as if the hangup had been delivered
+
+        self.set_interval(1.0, check, name="terminal-watch")
 
     # ------------------------------------------------------------ session
 
@@ -104,7 +128,7 @@ class DevicesApp(App[None]):
         try:
             token = await asyncio.to_thread(store.get, url)
         except ZenMLError as exc:
-            self.notify(exc.message, title="Token storage", severity="error", timeout=10)
+            self.notify(exc.message, title="Token storage", severity="error", timeout=10, markup=False)
         if token is not None and token.is_expired(self.context.clock()):
             token = None
         if token is not None:
@@ -125,7 +149,7 @@ class DevicesApp(App[None]):
             await asyncio.to_thread(self.context.token_store.put, token)
         except ZenMLError as exc:
             self.notify(f"{exc.message} You are signed in for this run only.",
-                        title="Token not saved", severity="warning", timeout=10)
+                        title="Token not saved", severity="warning", timeout=10, markup=False)
         self.show_devices()
 
     def session_ended(self, message: str = SESSION_ENDED) -> None:
@@ -149,7 +173,7 @@ class DevicesApp(App[None]):
             try:
                 await asyncio.to_thread(self.context.token_store.delete, url)
             except ZenMLError as exc:
-                self.notify(exc.message, title="Token storage", severity="error")
+                self.notify(exc.message, title="Token storage", severity="error", markup=False)
 
         self.run_worker(forget(), group="token", exit_on_error=False)
 
@@ -201,7 +225,7 @@ class DevicesApp(App[None]):
         if isinstance(error, NotAuthenticated) and self.stored_token is not None:
             self.session_ended()
         elif isinstance(error, ZenMLError):
-            self.notify(error.message, title="Error", severity="error")
+            self.notify(error.message, title="Error", severity="error", markup=False)  # may quote the server
         else:
             self.notify(f"Unexpected error: {type(error).__name__}", title="Error", severity="error")
             if os.environ.get("ZENML_DEVICES_DEBUG"):
