@@ -22,6 +22,9 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VENV_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
 PYTHON = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
+_ENTRY_POINT = REPO_ROOT / ".venv" / "bin" / "zenml-devices"
+#: The installed ``zenml-devices`` command (or the module, where the venv has no script).
+APP_CMD = [str(_ENTRY_POINT)] if _ENTRY_POINT.exists() else [PYTHON, "-m", "zenml_devices_tui"]
 
 # --------------------------------------------------------------------------- hostile strings
 
@@ -93,13 +96,16 @@ async def wait_until(
     between checks so messages get processed.
     """
     deadline = time.monotonic() + timeout
+    tries = 0
     while True:
         if condition():
             return
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        tries += 1
         if pilot is not None:
-            await pilot.pause(step)
+            # First just let the app process what is queued; then give real I/O time too.
+            await (pilot.pause() if tries <= 20 else pilot.pause(step))
         else:
             await asyncio.sleep(step)
 

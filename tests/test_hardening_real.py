@@ -9,12 +9,13 @@ survive because its JWT secret is fixed).
 
 from __future__ import annotations
 
+import os
+import signal
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.text import Text
 
 from tests.faults import recording_clock, wait_until, widget_text
 from tests.realserver import RealServer, free_port
@@ -30,11 +31,12 @@ from zenml_devices_tui.ui.screens.login import LoginScreen
 SIZE = (140, 40)
 
 
-def real_context(tmp_path: Path, url: str, clock: Any, clients: list[ZenMLClient] | None = None) -> AppContext:
+def real_context(tmp_path: Path, url: str, clock: Any, clients: list[ZenMLClient] | None = None,
+                 timeout: float = 30.0) -> AppContext:
     config_dir = tmp_path / "config"
 
     def make_client(base_url: str) -> ZenMLClient:
-        client = ZenMLClient(base_url, user_agent=TEST_USER_AGENT, timeout=30.0)
+        client = ZenMLClient(base_url, user_agent=TEST_USER_AGENT, timeout=timeout)
         if clients is not None:
             clients.append(client)
         return client
@@ -187,7 +189,7 @@ async def test_server_stops_mid_session_and_comes_back(real_server: RealServer, 
 
 
 @pytest.mark.realserver
-async def test_real_404_on_an_action_and_real_401_mid_refresh(real_server: RealServer, tmp_path: Path) -> None:
+async def test_real_slow_server_404_on_an_action_and_401_mid_refresh(real_server: RealServer, tmp_path: Path) -> None:
     from zenml_devices_tui.ui.screens.confirm import ConfirmScreen
     from zenml_devices_tui.ui.screens.devices import DevicesScreen
 
@@ -195,7 +197,7 @@ async def test_real_404_on_an_action_and_real_401_mid_refresh(real_server: RealS
     this, other = real_server.seed_devices(2, user_token, hostname_prefix="gone")
     url = real_server.base_url
     clock = recording_clock()
-    context = real_context(tmp_path, url, clock)
+    context = real_context(tmp_path, url, clock, timeout=2.0)
     context.token_store.put(StoredToken(url, Secret(this.token), None, this.id, None))
 
     app = DevicesApp(context)
@@ -203,6 +205,25 @@ async def test_real_404_on_an_action_and_real_401_mid_refresh(real_server: RealS
         await wait_until(lambda: isinstance(app.screen, DevicesScreen) and app.screen.connection == "live",
                          "the first load", timeout=30, pilot=pilot)
         screen: DevicesScreen = app.screen  # type: ignore[assignment]
+
+        # Slower than the timeout: the server process is frozen (it still accepts connections,
+        # it just never answers), then thawed.
+        assert real_server.process is not None
+        rows = set(screen.table.shown_rows)
+        os.kill(real_server.process.pid, signal.SIGSTOP)
+        try:
+            count = screen.refresh_count
+            clock.advance(context.refresh_interval)
+            await wait_until(lambda: screen.refresh_count > count, "the timed-out refresh", timeout=30, pilot=pilot)
+            assert screen.connection == "stale" and "did not answer in time" in (screen.problem or ""), screen.problem
+            assert set(screen.table.shown_rows) == rows
+        finally:
+            os.kill(real_server.process.pid, signal.SIGCONT)
+        count = screen.refresh_count
+        clock.advance(clock.slept[-1])
+        await wait_until(lambda: screen.refresh_count > count and screen.connection == "live", "live again",
+                         timeout=30, pilot=pilot)
+        no_crash(app)
 
         # 404: the other device is deleted elsewhere while the dialog is open.
         screen.go_to_device(other.id)
@@ -228,3 +249,25 @@ async def test_real_404_on_an_action_and_real_401_mid_refresh(real_server: RealS
         assert "locked, deleted or expired" in (app.screen.notice or "")
         await wait_until(lambda: context.token_store.get(url) is None, "the token to be forgotten", pilot=pilot)
         no_crash(app)
+
+
+def test_the_real_command_against_a_closed_port_shows_the_reason_not_a_traceback(tmp_path: Path) -> None:
+    """``zenml-devices http://127.0.0.1:<closed>`` on a pty: the sign-in screen names the URL and the reason."""
+    from tests.faults import APP_CMD, REPO_ROOT, PtyProcess, app_env, screen_lines
+
+    url = f"http://127.0.0.1:{free_port()}"
+    pty = PtyProcess([*APP_CMD, url], env=app_env(tmp_path / "home", ZENML_DEVICES_TOKEN_STORE="memory"),
+                     cols=120, rows=30, cwd=str(REPO_ROOT))
+    try:
+        assert pty.read_until(lambda out: b"connection refused" in out, timeout=30), pty.output[-800:]
+        pty.settle()
+        screen = "\n".join(screen_lines(pty.output, 120, 30))
+        assert f"Cannot sign in at {url}" in screen, screen
+        assert "connection refused (is the server running?)" in screen
+        assert "press r to retry now" in screen
+        assert "Traceback" not in screen and b"Traceback" not in pty.output
+        assert pty.proc.poll() is None  # still running, retrying
+        pty.write(b"q")
+        assert pty.wait_gone(timeout=10) and pty.proc.returncode == 0
+    finally:
+        pty.kill()
