@@ -586,6 +586,10 @@ class DevicesScreen(AppScreen):
         except ZenMLError as exc:
             self.notify(f"Error {doing} {label}: {exc.message}", title=f"{verb} failed", severity="error",
                         markup=False)
+            # The server may have acted before the answer was lost (a timeout, a dropped link):
+            # ask it now rather than show a guess until the next refresh.
+            self._mutations += 1
+            self._wake.set()
             return
         self._mutations += 1
         if kind == "delete":
