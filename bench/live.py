@@ -201,9 +201,10 @@ def idle_output(setup: Setup, seconds: float) -> list[Figure]:
         pty.wait_for_text(HOSTNAME, 60)
         pty.read_for(1.0)
         pty.send(f"/{HOST_PREFIX}-\r".encode())
-        for name, keys in ((names[1], b""), (names[0], b"j")):
+        # Let the filter, the cursor move and any notification (5 s by default) settle.
+        for name, keys, settle in ((names[1], b"", 6.0), (names[0], b"j", 2.0)):
             pty.send(keys)
-            pty.read_for(2.0)  # let the filter, the cursor move and any notification settle
+            pty.read_for(settle)
             pty.wait_quiet(0.3, 3.0)
             refreshes0, t0 = setup.list_requests(), time.perf_counter()
             pty.read_for(seconds)

@@ -79,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         results.add(many.soak(reps["soak"], log))
 
     command = "make bench" if not (q or args.only) else "bench/run.py " + " ".join(sys.argv[1:])
-    results.remarks.append(f"total benchmark time {time.monotonic() - started:.0f} s")
+    judged = [f for f in results.figures if f.target is not None]
+    met = sum(f.status == "met" for f in judged)
+    results.remarks.append(f"targets met: {met} of {len(judged)}; total benchmark time {time.monotonic() - started:.0f} s")
     print()
     print(machine_text(info))
     print()
