@@ -9,6 +9,7 @@ Datetimes from the server are naive ISO-8601 in UTC; they become aware datetimes
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping
@@ -19,18 +20,24 @@ from zenml_devices_tui.core.secret import Secret
 from zenml_devices_tui.core.text import clean
 
 DEVICE_STATUSES = ("pending", "verified", "active", "locked")
+#: The form ``str(UUID(...))`` gives: a value already in it needs no round trip through ``UUID``.
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 # ---------------------------------------------------------------- helpers
 
 
 def _obj(value: Any, what: str) -> Mapping[str, Any]:
+    if type(value) is dict:
+        return value
     if not isinstance(value, Mapping):
         raise BadResponse(f"The server sent {what} that is not a JSON object.")
     return value
 
 
 def _opt_obj(value: Any) -> Mapping[str, Any]:
+    if type(value) is dict:
+        return value
     return value if isinstance(value, Mapping) else {}
 
 
@@ -45,6 +52,8 @@ def _opt_str(obj: Mapping[str, Any], key: str) -> str | None:
     value = obj.get(key)
     if value is None:
         return None
+    if type(value) is str:
+        return clean(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
@@ -78,6 +87,8 @@ def _finite_number(value: Any) -> bool:
 def _uuid(value: Any, what: str) -> str:
     if not isinstance(value, str):
         raise BadResponse(f"The server sent {what} without a valid id.")
+    if _CANONICAL_UUID.fullmatch(value):
+        return value
     try:
         return str(UUID(value))
     except ValueError:
@@ -87,6 +98,8 @@ def _uuid(value: Any, what: str) -> str:
 def _opt_uuid(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
+    if _CANONICAL_UUID.fullmatch(value):
+        return value
     try:
         return str(UUID(value))
     except ValueError:

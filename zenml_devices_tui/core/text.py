@@ -22,6 +22,8 @@ def clean(value: Any) -> str:
         return ""
     if not isinstance(value, str):
         value = str(value)
+    if value.isascii() and value.isprintable():
+        return value  # the usual case: no control character can be in it
     return _UNSAFE.sub("", value)
 
 
