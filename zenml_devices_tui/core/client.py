@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import ssl
+from datetime import datetime, timezone
 from typing import Any, Mapping
 
 import httpx
@@ -41,6 +42,15 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 DEFAULT_PAGE_SIZE = 1000
 #: Never follow more pages than this, whatever ``total_pages`` claims.
 MAX_PAGES = 200
+#: How the device list's datetime filters want their values (``updated=gte:2026-12-03 15:53:10``), in UTC.
+FILTER_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def filter_datetime(when: datetime) -> str:
+    """``when`` as a list filter value: UTC, floored to the second (the filter takes no fraction)."""
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc)
+    return when.strftime(FILTER_DATETIME_FORMAT)
 
 
 def default_timeout(seconds: float) -> httpx.Timeout:
@@ -108,23 +118,21 @@ class ZenMLClient:
 
     # ------------------------------------------------------------ devices
 
-    async def list_devices(self) -> list[Device]:
-        """Every device of the signed-in user, hydrated, newest first."""
+    async def list_devices(self, *, updated_since: datetime | None = None) -> list[Device]:
+        """Every device of the signed-in user, hydrated, newest first.
+
+        ``updated_since``: only the devices whose ``updated`` is at or after it (to the second).
+        """
         devices: list[Device] = []
         seen: set[str] = set()
         page_number = 1
         while True:
-            data = await self._request(
-                "GET",
-                f"{API}/devices",
-                params={
-                    "hydrate": "true",
-                    "page": page_number,
-                    "size": self.page_size,
-                    "sort_by": "desc:created",
-                },
+            page = await self.list_devices_page(
+                page=page_number,
+                size=self.page_size,
+                sort_by="desc:created",
+                updated_since=updated_since,
             )
-            page = Page.from_json(data)
             added = 0
             for item in page.items:
                 device = Device.from_json(item)
@@ -138,6 +146,23 @@ class ZenMLClient:
                 break
             page_number += 1
         return devices
+
+    async def list_devices_page(
+        self,
+        *,
+        page: int = 1,
+        size: int = 2,
+        sort_by: str = "desc:updated",
+        updated_since: datetime | None = None,
+    ) -> Page:
+        """One page of the device list, hydrated, items left as JSON (the caller parses what it needs).
+
+        The default is the change probe: the two most recently updated devices and the total.
+        """
+        params: dict[str, Any] = {"hydrate": "true", "page": page, "size": size, "sort_by": sort_by}
+        if updated_since is not None:
+            params["updated"] = "gte:" + filter_datetime(updated_since)
+        return Page.from_json(await self._request("GET", f"{API}/devices", params=params))
 
     async def get_device(self, device_id: str) -> Device:
         data = await self._request("GET", f"{API}/devices/{_path_id(device_id)}", params={"hydrate": "true"})
