@@ -373,7 +373,34 @@ async def test_the_notice_is_shown_at_the_top(tmp_path: Path) -> None:
                     "the new login screen")
         notice = app.screen.query_one("#login-notice", Static)
         assert notice.display and notice.content.plain == SESSION_ENDED
+        # After a session ended nothing is asked of the server until the user presses n.
+        await until(pilot, lambda: app.screen.phase == "ready", "the ready state")
+        assert "Press n to sign in again" in app.screen.status_text(harness.clock.monotonic()).plain
+        await pilot.press("n")
         await waiting(pilot)
+
+
+async def test_a_locked_session_stays_locked_until_the_user_signs_in_again(tmp_path: Path) -> None:
+    """A new device authorization for this client id resets a locked device to pending: only on n."""
+    from tests.test_ui_devices import loaded
+    from tests.uihelpers import signed_in_harness
+
+    harness = signed_in_harness(tmp_path, auto_approve_after=None)
+    token = harness.context.token_store.get(harness.demo.base_url)
+    assert token is not None and token.device_id
+    app = DevicesApp(harness.context)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        demo = harness.demo
+        demo.store.set_locked(demo.devices[token.device_id], True, demo.now())
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, LoginScreen) and app.screen.phase == "ready",
+                    "sign-in, waiting for n")
+        assert harness.demo.devices[token.device_id].status == "locked"
+        assert harness.context.token_store.get(harness.demo.base_url) is None
+        await pilot.press("n")
+        await waiting(pilot)
+        assert harness.demo.devices[token.device_id].status == "pending"
 
 
 async def test_leaving_the_screen_cancels_the_flow(tmp_path: Path) -> None:

@@ -155,11 +155,11 @@ class DevicesApp(App[None]):
     def session_ended(self, message: str = SESSION_ENDED) -> None:
         """A 401: forget the token and go back to the sign-in screen, saying why."""
         self._forget_token()
-        self.show_login(notice=message)
+        self.show_login(notice=message, auto_start=False)
 
     def action_sign_out(self) -> None:
         self._forget_token()
-        self.show_login(notice="Signed out. The token was removed from this machine.")
+        self.show_login(notice="Signed out. The token was removed from this machine.", auto_start=False)
 
     def _forget_token(self) -> None:
         self.stored_token = None
@@ -184,10 +184,10 @@ class DevicesApp(App[None]):
 
     # ------------------------------------------------------------ screens
 
-    def show_login(self, notice: str | None = None) -> None:
+    def show_login(self, notice: str | None = None, *, auto_start: bool = True) -> None:
         from zenml_devices_tui.ui.screens.login import LoginScreen
 
-        self._show_screen(LoginScreen(notice=notice))
+        self._show_screen(LoginScreen(notice=notice, auto_start=auto_start))
 
     def show_devices(self) -> None:
         from zenml_devices_tui.ui.screens.devices import DevicesScreen

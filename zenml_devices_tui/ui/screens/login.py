@@ -48,6 +48,7 @@ RETRY_DELAYS = (2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
 
 # Phases of the screen.
 CONNECTING = "connecting"  # fetching /api/v1/info
+READY = "ready"  # after a session ended: waits for n before asking for a code
 UNREACHABLE = "unreachable"  # /info or the start failed: auto-retry scheduled, r retries now
 UNSUPPORTED = "unsupported"  # the server does not offer device login
 STARTING = "starting"  # asking for a code
@@ -58,7 +59,7 @@ EXPIRED = "expired"
 FAILED = "failed"
 CANCELLED = "cancelled"
 
-NEW_CODE_PHASES = {DENIED, EXPIRED, FAILED, CANCELLED}
+NEW_CODE_PHASES = {READY, DENIED, EXPIRED, FAILED, CANCELLED}
 RETRY_PHASES = {UNREACHABLE, UNSUPPORTED}
 
 
@@ -76,7 +77,12 @@ class Poll:
 
 
 class LoginScreen(AppScreen):
-    """Sign in with the OAuth2 device flow. ``notice`` (why we are here) is shown at the top."""
+    """Sign in with the OAuth2 device flow. ``notice`` (why we are here) is shown at the top.
+
+    ``auto_start=False`` (after a session ended or a sign-out) waits for ``n`` before asking
+    for a code: a new request for this app's client id resets its device record on the
+    server to pending, even a locked one, and that should be the user's choice.
+    """
 
     BINDINGS = [
         Binding("c", "copy_link", "Copy link", id="login.copy"),
@@ -87,9 +93,10 @@ class LoginScreen(AppScreen):
         Binding("s", "app.switch_server", "Other server", id="login.switch_server"),
     ]
 
-    def __init__(self, notice: str | None = None) -> None:
+    def __init__(self, notice: str | None = None, *, auto_start: bool = True) -> None:
         super().__init__()
         self.notice = notice
+        self.auto_start = auto_start
         self.phase = CONNECTING
         self.info: ServerInfo | None = None
         self.link: VerificationLink | None = None
@@ -177,6 +184,10 @@ class LoginScreen(AppScreen):
                     return
         if not self.info.supports_device_login:
             self._set(UNSUPPORTED)
+            return
+        if not self.auto_start:
+            self.auto_start = True  # n starts the flow from here on
+            self._set(READY)
             return
         while await self._device_login(client):
             pass
@@ -315,6 +326,8 @@ class LoginScreen(AppScreen):
                 text.append("Press r to retry, or s to use another server.")
         elif phase == UNSUPPORTED:
             text.append_text(unsupported_text(self.info, self.refused))
+        elif phase == READY:
+            text.append("Press n to sign in again with a new code.", style="bold")
         elif phase == STARTING:
             text.append("Asking the server for a sign-in code…")
         elif phase == WAITING:
