@@ -423,3 +423,16 @@ def test_decode_claims_rejects_standard_base64_alphabet() -> None:
 
 def test_config_module_imports_tomllib_or_tomli() -> None:
     assert config_mod._toml.__name__ in ("tomllib", "tomli")
+
+
+def test_first_time_is_true_once_per_key_and_keeps_the_servers(tmp_path: Path) -> None:
+    from zenml_devices_tui.core.config import first_time, load_state, remember_server
+
+    remember_server(tmp_path, "https://a.example.com")
+    assert first_time(tmp_path, "token-store-fallback") is True
+    assert first_time(tmp_path, "token-store-fallback") is False
+    assert first_time(tmp_path, "another") is True
+    remember_server(tmp_path, "https://b.example.com")
+    state = load_state(tmp_path)
+    assert state.notices_shown == ("token-store-fallback", "another")
+    assert state.recent_servers == ("https://b.example.com", "https://a.example.com")

@@ -470,3 +470,21 @@ async def test_recent_servers_are_offered(tmp_path: Path) -> None:
         screen = await waiting(pilot)
         assert app.server_url == harness.demo.base_url
         assert screen.user_code
+
+
+async def test_the_no_keyring_notice_is_said_once_per_config_dir(tmp_path: Path) -> None:
+    from zenml_devices_tui.core.token_store import open_token_store
+
+    said = []
+    for _ in range(2):
+        harness = make_harness(tmp_path, auto_approve_after=None)
+        harness.context.remember_servers = True
+        harness.context.token_store = open_token_store(harness.context.config_dir, environ={})  # no keyring here
+        assert harness.context.token_store.fallback_notice
+        app = DevicesApp(harness.context)
+        async with app.run_test(size=SIZE) as pilot:
+            await waiting(pilot)
+            await until(pilot, lambda: not any(w.group == "notice" for w in app.workers), "the notice worker")
+            said.append([n.message for n in app._notifications if n.title == "Token storage"])
+    assert len(said[0]) == 1 and "tokens are kept in" in said[0][0]
+    assert said[1] == []

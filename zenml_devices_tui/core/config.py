@@ -22,7 +22,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from zenml_devices_tui.core.errors import BadConfiguration, ZenMLError
 from zenml_devices_tui.core.paths import atomic_write, ensure_private_dir, file_lock
@@ -104,6 +104,7 @@ def _parse(path: Path, data: dict[str, Any]) -> AppConfig:
 class AppState:
     last_server: str | None = None
     recent_servers: tuple[str, ...] = ()
+    notices_shown: tuple[str, ...] = ()
 
 
 def load_state(config_dir: Path) -> AppState:
@@ -119,19 +120,49 @@ def load_state(config_dir: Path) -> AppState:
     last = _normalized(data.get("last_server"))
     if last is None:
         last = recent[0] if recent else None
-    return AppState(last_server=last, recent_servers=tuple(recent[:MAX_RECENT]))
+    shown = data.get("notices_shown")
+    notices = tuple(x for x in shown if isinstance(x, str)) if isinstance(shown, list) else ()
+    return AppState(last_server=last, recent_servers=tuple(recent[:MAX_RECENT]), notices_shown=notices)
 
 
 def remember_server(config_dir: Path, url: str) -> AppState:
     """Make ``url`` the last server and first of the recent ones. Raises for a bad URL or ``OSError``."""
     url = normalize_server_url(url)
+
+    def change(old: AppState) -> AppState:
+        recent = _dedupe([url, *old.recent_servers])[:MAX_RECENT]
+        return AppState(last_server=url, recent_servers=tuple(recent), notices_shown=old.notices_shown)
+
+    return _update_state(config_dir, change)
+
+
+def first_time(config_dir: Path, notice_key: str) -> bool:
+    """True the first time it is asked for ``notice_key`` (then remembered): for notes said once."""
+    result = False
+
+    def change(old: AppState) -> AppState:
+        nonlocal result
+        if notice_key in old.notices_shown:
+            return old
+        result = True
+        return AppState(old.last_server, old.recent_servers, (*old.notices_shown, notice_key))
+
+    _update_state(config_dir, change)
+    return result
+
+
+def _update_state(config_dir: Path, change: Callable[[AppState], AppState]) -> AppState:
     directory = ensure_private_dir(Path(config_dir))
     with file_lock(directory / (STATE_FILE + ".lock")):
         old = load_state(directory)
-        recent = _dedupe([url, *old.recent_servers])[:MAX_RECENT]
-        state = AppState(last_server=url, recent_servers=tuple(recent))
-        payload = {"last_server": state.last_server, "recent_servers": list(state.recent_servers)}
-        atomic_write(directory / STATE_FILE, json.dumps(payload, indent=2) + "\n")
+        state = change(old)
+        if state != old:
+            payload = {
+                "last_server": state.last_server,
+                "recent_servers": list(state.recent_servers),
+                "notices_shown": list(state.notices_shown),
+            }
+            atomic_write(directory / STATE_FILE, json.dumps(payload, indent=2) + "\n")
     return state
 
 

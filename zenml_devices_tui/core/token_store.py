@@ -344,9 +344,18 @@ class TokenStore:
     @property
     def notice(self) -> str | None:
         parts = [self._notice] if self._notice else []
-        if isinstance(self._impl, _FileBackend):
-            parts.extend(self._impl.notices)
+        parts.extend(self.problems)
         return " ".join(parts) or None
+
+    @property
+    def fallback_notice(self) -> str | None:
+        """Why tokens are not in the keyring (said once per config directory)."""
+        return self._notice
+
+    @property
+    def problems(self) -> list[str]:
+        """What went wrong opening the store (a corrupt file set aside): said every time."""
+        return list(self._impl.notices) if isinstance(self._impl, _FileBackend) else []
 
     def get(self, server_url: str) -> StoredToken | None:
         """The stored, unexpired token for this server, or ``None``."""

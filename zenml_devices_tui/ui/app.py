@@ -19,7 +19,7 @@ from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
 from zenml_devices_tui.core.client import ZenMLClient
-from zenml_devices_tui.core.config import remember_server
+from zenml_devices_tui.core.config import first_time, remember_server
 from zenml_devices_tui.core.context import AppContext
 from zenml_devices_tui.core.errors import NotAuthenticated, ZenMLError
 from zenml_devices_tui.core.models import ServerInfo
@@ -67,9 +67,10 @@ class DevicesApp(App[None]):
         if self.context.insecure:
             self.notify("TLS verification is off (--insecure): only use this on a network you trust.",
                         title="Insecure", severity="warning", timeout=10)
-        notice = self.context.token_store.notice
-        if notice:
-            self.notify(notice, title="Token storage", timeout=10, markup=False)
+        for problem in self.context.token_store.problems:
+            self.notify(problem, title="Token storage", severity="warning", timeout=10, markup=False)
+        if self.context.token_store.fallback_notice:
+            self.run_worker(self._storage_notice(), group="notice", exit_on_error=False)
         if self.context.server_url:
             self.connect(self.context.server_url)
         else:
@@ -98,6 +99,19 @@ class DevicesApp(App[None]):
                 self.exit(return_code=129)  # 128 + SIGHUP, as if the hangup had been delivered
 
         self.set_interval(1.0, check, name="terminal-watch")
+
+    async def _storage_notice(self) -> None:
+        """Where tokens live when there is no keyring: said once per config directory, not on every start."""
+        notice = self.context.token_store.fallback_notice
+        if not notice:
+            return
+        if self.context.remember_servers:
+            try:
+                if not await asyncio.to_thread(first_time, self.context.config_dir, "token-store-fallback"):
+                    return
+            except (OSError, ZenMLError):
+                pass  # cannot remember: say it (again)
+        self.notify(notice, title="Token storage", timeout=10, markup=False)
 
     # ------------------------------------------------------------ session
 
