@@ -78,7 +78,8 @@ def test_qr_view_100x32(snap_compare, tmp_path: Path) -> None:
     assert snap_compare(login_app(tmp_path), terminal_size=(100, 32), run_before=show_qr)
 
 
-def test_qr_view_too_small_80x24(snap_compare, tmp_path: Path) -> None:
+def test_qr_view_80x24(snap_compare, tmp_path: Path) -> None:
+    """At 80x24 the code still fits: error correction L and a 2-module quiet zone."""
     assert snap_compare(login_app(tmp_path), terminal_size=(80, 24), run_before=show_qr)
 
 

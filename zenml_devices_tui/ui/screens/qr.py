@@ -10,7 +10,14 @@ from textual.containers import Center, Middle
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from zenml_devices_tui.ui.widgets.qr_code import QRRenderable, fitting_scale, qr_matrix, scale_matrix
+from zenml_devices_tui.ui.widgets.qr_code import (
+    FALLBACKS,
+    Matrix,
+    QRRenderable,
+    fitting_scale,
+    qr_matrix,
+    scale_matrix,
+)
 
 CAPTION = "Scan to open the sign-in link on your phone  ·  escape closes  ·  c copies the link"
 SHORT_CAPTION = "escape closes · c copies"
@@ -28,7 +35,9 @@ class QRScreen(ModalScreen[None]):
     def __init__(self, url: str) -> None:
         super().__init__()
         self.url = url
-        self.matrix = qr_matrix(url)
+        self._matrices: dict[tuple[str, int], Matrix] = {}
+        #: The matrix drawn last (the best one that fits); for tests.
+        self.matrix = self._candidate(*FALLBACKS[0])
         #: The scale drawn last (0: the terminal was too small); for tests.
         self.scale = 0
 
@@ -45,18 +54,31 @@ class QRScreen(ModalScreen[None]):
     def on_resize(self, event: events.Resize) -> None:
         self._draw()
 
+    def _candidate(self, error: str, quiet_zone: int) -> Matrix:
+        key = (error, quiet_zone)
+        if key not in self._matrices:
+            self._matrices[key] = qr_matrix(self.url, quiet_zone=quiet_zone, error=error)
+        return self._matrices[key]
+
+    def _fit(self, width: int, height: int) -> tuple[Matrix, int, bool]:
+        """The best code that fits: with a caption line if possible; scale 0 when none fits."""
+        for caption_rows, max_scale in ((1, 2), (0, 1)):
+            for error, quiet_zone in FALLBACKS:
+                matrix = self._candidate(error, quiet_zone)
+                scale = fitting_scale(len(matrix), width, height - caption_rows, max_scale=max_scale)
+                if scale:
+                    return matrix, scale, caption_rows > 0
+        return self._candidate(*FALLBACKS[-1]), 0, False
+
     def _draw(self) -> None:
         width, height = self.size.width, self.size.height
         if not width or not height:
             width, height = self.app.size.width, self.app.size.height
-        modules = len(self.matrix)
         code = self.query_one("#qr-code", Static)
         caption = self.query_one("#qr-caption", Static)
         # Prefer room for a one-line caption; drop it before giving up on the code.
-        scale = fitting_scale(modules, width, height - 1)
-        show_caption = scale > 0
-        if not scale:
-            scale = fitting_scale(modules, width, height, max_scale=1)
+        self.matrix, scale, show_caption = self._fit(width, height)
+        modules = len(self.matrix)
         self.scale = scale
         if scale:
             code.remove_class("-too-small")

@@ -1,7 +1,9 @@
 """A QR code drawn with half-block characters, so one text row holds two rows of modules.
 
 The matrix comes from ``segno`` (error correction M, never a Micro QR) with a 4-module
-quiet zone around it. Each module can be scaled up (``scale`` columns wide and ``scale``
+quiet zone around it; where that does not fit, :data:`FALLBACKS` trade error correction
+(L) and then quiet zone (2 modules, which phone scanners still read) for size, so that a
+typical sign-in link fits an 80x24 terminal. Each module can be scaled up (``scale`` columns wide and ``scale``
 half-rows tall) when the terminal has room. Dark modules are drawn in black on a white
 background whatever the theme: a scanner needs dark-on-light, which a dark theme would
 otherwise invert.
@@ -31,12 +33,15 @@ _PAIRS = {char: pair for pair, char in _CELLS.items()}
 
 Matrix = list[list[bool]]
 
+#: (error correction, quiet zone) from the best code to the smallest, tried in this order.
+FALLBACKS = ((ERROR_LEVEL, QUIET_ZONE), ("l", QUIET_ZONE), ("l", 2))
 
-def qr_matrix(data: str, *, quiet_zone: int = QUIET_ZONE) -> Matrix:
+
+def qr_matrix(data: str, *, quiet_zone: int = QUIET_ZONE, error: str = ERROR_LEVEL) -> Matrix:
     """The module matrix of ``data`` (True = dark), with the quiet zone included."""
     import segno
 
-    code = segno.make(data, error=ERROR_LEVEL, micro=False)
+    code = segno.make(data, error=error, micro=False, boost_error=False)
     inner = [[bool(module) for module in row] for row in code.matrix]
     width = len(inner[0]) + 2 * quiet_zone
     blank = [False] * width
