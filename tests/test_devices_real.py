@@ -10,7 +10,6 @@ for with a bounded poll.
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -18,13 +17,10 @@ from typing import Any, Callable
 import pytest
 
 from tests.realserver import RealServer
-from tests.uihelpers import TEST_HOSTNAME, TEST_USER_AGENT
-from zenml_devices_tui.core.client import ZenMLClient
+from tests.uihelpers import TEST_USER_AGENT, real_context
 from zenml_devices_tui.core.clock import FakeClock
-from zenml_devices_tui.core.config import AppConfig
-from zenml_devices_tui.core.context import AppContext
 from zenml_devices_tui.core.models import TokenResponse
-from zenml_devices_tui.core.token_store import StoredToken, open_token_store
+from zenml_devices_tui.core.token_store import StoredToken
 from zenml_devices_tui.ui.app import DevicesApp
 from zenml_devices_tui.ui.screens.confirm import ConfirmScreen
 from zenml_devices_tui.ui.screens.devices import DevicesScreen
@@ -46,22 +42,7 @@ def agent(hostname: str) -> str:
 
 
 def app_for(tmp_path: Path, server: RealServer, token: str, clock: FakeClock) -> DevicesApp:
-    config_dir = tmp_path / "config"
-    context = AppContext(
-        config_dir=config_dir,
-        config=AppConfig(keymap={}, theme=None, refresh=None),
-        token_store=open_token_store(config_dir, backend="memory"),
-        client_id=str(uuid.uuid4()),
-        user_agent=TEST_USER_AGENT,
-        hostname=TEST_HOSTNAME,
-        make_client=lambda url: ZenMLClient(url, user_agent=TEST_USER_AGENT, timeout=60.0),
-        server_url=server.base_url,
-        refresh_interval=5.0,
-        remember_servers=False,
-        clock=clock.now,
-        monotonic=clock.monotonic,
-        sleep=clock.sleep,
-    )
+    context = real_context(tmp_path, server.base_url, clock, timeout=60.0)
     response = TokenResponse.from_json({"access_token": token, "token_type": "bearer", "expires_in": None})
     context.token_store.put(StoredToken.from_token_response(server.base_url, response, now=clock.now()))
     return DevicesApp(context)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,43 +18,14 @@ import pytest
 
 from tests.faults import recording_clock, wait_until, widget_text
 from tests.realserver import RealServer, free_port
-from tests.uihelpers import TEST_HOSTNAME, TEST_USER_AGENT
+from tests.uihelpers import real_context
 from zenml_devices_tui.core.client import ZenMLClient
-from zenml_devices_tui.core.config import AppConfig
-from zenml_devices_tui.core.context import AppContext
 from zenml_devices_tui.core.secret import Secret
-from zenml_devices_tui.core.token_store import StoredToken, open_token_store
+from zenml_devices_tui.core.token_store import StoredToken
 from zenml_devices_tui.ui.app import DevicesApp
 from zenml_devices_tui.ui.screens.login import LoginScreen
 
 SIZE = (140, 40)
-
-
-def real_context(tmp_path: Path, url: str, clock: Any, clients: list[ZenMLClient] | None = None,
-                 timeout: float = 30.0) -> AppContext:
-    config_dir = tmp_path / "config"
-
-    def make_client(base_url: str) -> ZenMLClient:
-        client = ZenMLClient(base_url, user_agent=TEST_USER_AGENT, timeout=timeout)
-        if clients is not None:
-            clients.append(client)
-        return client
-
-    return AppContext(
-        config_dir=config_dir,
-        config=AppConfig(keymap={}, theme=None, refresh=None),
-        token_store=open_token_store(config_dir, backend="memory"),
-        client_id=str(uuid.uuid4()),
-        user_agent=TEST_USER_AGENT,
-        hostname=TEST_HOSTNAME,
-        make_client=make_client,
-        server_url=url,
-        refresh_interval=5.0,
-        remember_servers=False,
-        clock=clock.now,
-        monotonic=clock.monotonic,
-        sleep=clock.sleep,
-    )
 
 
 def plain(widget: Any) -> str:

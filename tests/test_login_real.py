@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
@@ -18,11 +17,7 @@ import pytest
 from textual.pilot import Pilot
 
 from tests.realserver import RealServer, device_id_from_uri, jwt_claims
-from tests.uihelpers import TEST_HOSTNAME, TEST_USER_AGENT
-from zenml_devices_tui.core.client import ZenMLClient
-from zenml_devices_tui.core.config import AppConfig
-from zenml_devices_tui.core.context import AppContext
-from zenml_devices_tui.core.token_store import open_token_store
+from tests.uihelpers import real_context
 from zenml_devices_tui.ui.app import DevicesApp
 from zenml_devices_tui.ui.screens.login import LoginScreen
 
@@ -39,18 +34,7 @@ async def until(pilot: Pilot, condition: Callable[[], Any], what: str, seconds: 
 
 
 async def test_sign_in_to_a_real_server(real_server: RealServer, tmp_path: Path) -> None:
-    config_dir = tmp_path / "config"
-    context = AppContext(
-        config_dir=config_dir,
-        config=AppConfig(keymap={}, theme=None, refresh=None),
-        token_store=open_token_store(config_dir, backend="memory"),
-        client_id=str(uuid.uuid4()),
-        user_agent=TEST_USER_AGENT,
-        hostname=TEST_HOSTNAME,
-        make_client=lambda url: ZenMLClient(url, user_agent=TEST_USER_AGENT, timeout=60.0),
-        server_url=real_server.base_url,
-        remember_servers=False,
-    )
+    context = real_context(tmp_path, real_server.base_url, timeout=60.0)
     app = DevicesApp(context)
     async with app.run_test(size=(140, 40)) as pilot:
         await until(pilot, lambda: isinstance(app.screen, LoginScreen) and app.screen.phase == "waiting",

@@ -26,6 +26,44 @@ class Harness:
     clients: list[ZenMLClient]
 
 
+def real_context(
+    tmp_path: Path,
+    url: str,
+    clock: FakeClock | None = None,
+    clients: list[ZenMLClient] | None = None,
+    timeout: float = 30.0,
+) -> AppContext:
+    """A context for a real server over HTTP: memory token store, isolated config dir, a fresh client id.
+
+    With ``clock`` the refresh loop and the device flow sleep on it; without, on real time.
+    """
+    import uuid
+
+    config_dir = tmp_path / "config"
+
+    def make_client(base_url: str) -> ZenMLClient:
+        client = ZenMLClient(base_url, user_agent=TEST_USER_AGENT, timeout=timeout)
+        if clients is not None:
+            clients.append(client)
+        return client
+
+    context = AppContext(
+        config_dir=config_dir,
+        config=AppConfig(keymap={}, theme=None, refresh=None),
+        token_store=open_token_store(config_dir, backend="memory"),
+        client_id=str(uuid.uuid4()),
+        user_agent=TEST_USER_AGENT,
+        hostname=TEST_HOSTNAME,
+        make_client=make_client,
+        server_url=url,
+        refresh_interval=5.0,
+        remember_servers=False,
+    )
+    if clock is not None:
+        context.clock, context.monotonic, context.sleep = clock.now, clock.monotonic, clock.sleep
+    return context
+
+
 def make_harness(
     tmp_path: Path,
     *,
