@@ -18,7 +18,6 @@ import re
 import signal
 import stat
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
