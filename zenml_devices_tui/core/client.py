@@ -75,6 +75,8 @@ class ZenMLClient:
         self.token = token
         self.page_size = max(1, min(int(page_size), 10_000))
         self.request_count = 0
+        #: The ``total`` the server gave on the first page of the last :meth:`list_devices`.
+        self.last_list_total: int | None = None
         self._user_agent = user_agent or "zenml-devices"
         verify_arg: bool | ssl.SSLContext = True
         if verify is False:
@@ -133,6 +135,8 @@ class ZenMLClient:
                 sort_by="desc:created",
                 updated_since=updated_since,
             )
+            if page_number == 1:
+                self.last_list_total = page.total
             added = 0
             for item in page.items:
                 device = Device.from_json(item)

@@ -48,11 +48,26 @@ def relative(when: datetime | None, now: datetime, *, none: str = NEVER) -> str:
     return f"in {_amount(seconds)}"
 
 
+def relative_past(when: datetime | None, now: datetime, *, none: str = NEVER) -> str:
+    """:func:`relative` for something that already happened (a login): a server clock a little ahead
+    of ours makes it "just now", never "in <1 min"."""
+    if when is not None and when > now:
+        when = now
+    return relative(when, now, none=none)
+
+
 def absolute(when: datetime | None, *, none: str = NEVER) -> str:
     """``2026-12-03 12:00:05 UTC``; ``none`` for None."""
     if when is None:
         return none
     return _utc(when).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def absolute_minute(when: datetime | None, *, none: str = NEVER) -> str:
+    """``2026-12-03 12:00 UTC``; ``none`` for None."""
+    if when is None:
+        return none
+    return _utc(when).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def clock_time(when: datetime) -> str:

@@ -61,6 +61,9 @@ class DeviceSync:
         self.known: dict[str, Device] = {}
         #: The server's device count at the last refresh.
         self.total: int | None = None
+        #: The server's count minus the devices a full fetch found (0 unless the server miscounts):
+        #: a server whose ``total`` is wrong must not cost a full fetch on every refresh.
+        self._total_offset = 0
         #: The newest ``updated`` of any device but this app's own, as the server last listed it.
         self.others_max_updated: datetime | None = None
         self.loaded = False
@@ -88,7 +91,7 @@ class DeviceSync:
                     others_max = device.updated
         self.others_max_updated = others_max
         self.total = page.total
-        if len(self.known) != page.total:
+        if len(self.known) + self._total_offset != page.total:
             return await self._full(result)
         return result
 
@@ -129,7 +132,9 @@ class DeviceSync:
         result.full = True
         result.unchanged = False
         self.known = known
-        self.total = len(known)
+        reported = getattr(self.client, "last_list_total", None)
+        self.total = reported if isinstance(reported, int) else len(known)
+        self._total_offset = self.total - len(known)
         self.others_max_updated = others_max
         self.loaded = True
         return result

@@ -114,6 +114,8 @@ class DemoServer:
         self.admin_password = admin_password  # the demo user's password, for password logins in tests
         self.request_count = 0  # requests handled, faults included
         self._faults: list[_Fault] = []
+        self._seen: dict[str, tuple[tuple[object, ...], datetime]] = {}
+        self._last_request_time: datetime | None = None
         self._router = Router(ROUTES)
         self._lock = threading.RLock()  # clients in worker threads may call in at the same time
         now = self.now()
@@ -224,7 +226,8 @@ class DemoServer:
             fault = self._take_fault(request)
             if fault is not None:
                 return self._fault_response(fault, request, request_id)
-            now = self.now()
+            now = self._request_time()
+            self._stamp_outside_changes(now)
             self.store.approve_due(now, self.approver)
             route, params = self._router.resolve(request.method, request.url.path)
             return route.handler(Call(request, params, now, self))
@@ -235,6 +238,33 @@ class DemoServer:
         except Exception:  # noqa: BLE001 - like the server's middleware: any bug becomes a 500
             body = {"detail": "An unexpected error occurred.", "request_id": request_id}
             return httpx.Response(500, json=body)
+
+    def _request_time(self) -> datetime:
+        """The clock's time, moved on by a microsecond if a request already had it: on the real server
+        time passes between two requests, so two changes never share an ``updated`` (clients rely on
+        it, core/sync.py), and a test's frozen clock must not make them."""
+        now = self.now()
+        last = self._last_request_time
+        if last is not None and now <= last:
+            now = last + timedelta(microseconds=1)
+        self._last_request_time = now
+        return now
+
+    def _stamp_outside_changes(self, now: datetime) -> None:
+        """Tests change ``devices`` records directly ("locked in the dashboard"). The real server bumps
+        ``updated`` on every change it makes, and clients rely on it (core/sync.py): give a record that
+        changed behind the server's back a fresh ``updated`` too. ``expires`` is left out: setting it in
+        the past stands for time passing, which changes nothing on the real server either."""
+        seen = self._seen
+        for device in self.store.devices.values():
+            mark = _fingerprint(device)
+            before = seen.get(device.id)
+            if before is not None and before[0] != mark and before[1] == device.updated:
+                device.updated = now
+            seen[device.id] = (mark, device.updated)
+        if len(seen) > len(self.store.devices):
+            for gone in [key for key in seen if key not in self.store.devices]:
+                del seen[gone]
 
     def on_device_list(self, now: datetime) -> None:
         if self.live:
@@ -275,3 +305,12 @@ class DemoServer:
         )
         self.store.users[user.id] = user
         return user
+
+
+def _fingerprint(device: Device) -> tuple[object, ...]:
+    """Every column a change through the server would stamp with a new ``updated`` (not ``expires``)."""
+    return (
+        device.status, device.user_id, device.trusted_device, device.failed_auth_attempts, device.last_login,
+        device.os, device.ip_address, device.hostname, device.python_version, device.zenml_version,
+        device.city, device.region, device.country, device.client_id,
+    )

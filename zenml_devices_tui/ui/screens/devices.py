@@ -26,12 +26,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.widgets import DataTable, Input, Label, Static
 
 from zenml_devices_tui.core.context import AppContext
 from zenml_devices_tui.core.errors import NotAuthenticated, NotFound, RateLimited, ZenMLError
 from zenml_devices_tui.core.format import clock_time, session_validity
 from zenml_devices_tui.core.models import Device, ServerInfo, User
+from zenml_devices_tui.core.sync import DeviceSync, SyncResult
 from zenml_devices_tui.ui.commands import DevicesCommands
 from zenml_devices_tui.ui.screens.base import AppScreen
 from zenml_devices_tui.ui.screens.confirm import device_action_dialog
@@ -41,13 +42,18 @@ from zenml_devices_tui.ui.widgets.device_rows import (
     COLUMNS,
     DEFAULT_SORT,
     SORTABLE,
+    Row,
+    column_sort_key,
     device_row,
     matches,
     next_sort_column,
+    plan_patch,
     plan_update,
     sort_devices,
+    tie_key,
 )
 from zenml_devices_tui.ui.widgets.device_table import SORT_MARKS, DeviceTable
+from zenml_devices_tui.ui.widgets.footer import AppFooter
 from zenml_devices_tui.ui.widgets.header import DevicesHeader, HeaderInfo
 
 #: At this width and above the describe pane sits beside the table.
@@ -132,6 +138,17 @@ class DevicesScreen(AppScreen):
         self._ended = False
         self._binding_state: tuple[object, ...] | None = None
         self._layout: tuple[bool, bool] | None = None
+        self._sync: DeviceSync | None = None
+        #: Ids whose rows must be recomputed at the next apply (a fetch whose result was not drawn).
+        self._dirty: set[str] = set()
+        # The row model of every device (not only the shown ones), kept between refreshes so a refresh
+        # recomputes only the devices that changed. ``_row_state`` is what the cache was computed for.
+        self._rows: dict[str, Row] = {}
+        self._sort_keys: dict[str, object] = {}
+        self._tie_keys: dict[str, object] = {}
+        self._visible: set[str] | None = None
+        self._order: list[str] = []
+        self._row_state: tuple[object, ...] | None = None
 
     # ------------------------------------------------------------ layout
 
@@ -149,7 +166,7 @@ class DevicesScreen(AppScreen):
                 yield DeviceTable(id="devices-table")
                 yield Static("", id="devices-empty")
             yield DescribePane(id="devices-describe")
-        yield Footer(compact=True)
+        yield AppFooter(compact=True)
 
     @property
     def table(self) -> DeviceTable:
@@ -270,14 +287,26 @@ class DevicesScreen(AppScreen):
             self._show_header()
         generation = self._mutations
         retry_after: float | None = None
+        sync = self._sync
+        if sync is None or sync.client is not client:
+            sync = self._sync = DeviceSync(client, self.this_device_id)
+        # The header's user and server name are decoration: ask for them alongside the first list,
+        # and draw the table as soon as the list is here.
+        extras: asyncio.Future[list[object]] | None = None
+        if self.user is None or self.server_info is None:
+            extras = asyncio.gather(
+                client.current_user() if self.user is None else _none(),
+                client.info() if self.server_info is None else _none(),
+                return_exceptions=True,
+            )
         try:
-            devices = await client.list_devices()
-            if self.user is None:
-                self.user = await client.current_user()
+            result = await sync.refresh()
         except NotAuthenticated:
+            await _drain(extras)
             self._end_session()
             return None
         except ZenMLError as exc:
+            await _drain(extras)
             self.failures += 1
             if isinstance(exc, RateLimited):
                 retry_after = exc.retry_after
@@ -288,25 +317,33 @@ class DevicesScreen(AppScreen):
                 self.stale_since = self.now()
             self.connection = "stale"
             self._first_load_done()
-            self._apply()
+            self._apply(set())
             return False
-        if self.server_info is None:
-            try:
-                self.server_info = await client.info()
-            except ZenMLError:
-                pass  # the name is decoration; the URL is shown anyway
+        self._dirty |= result.changed | result.removed
         if generation != self._mutations:
             # An action answered while this fetch was in flight: its answer is newer. Fetch again.
+            await _drain(extras)
             self._wake.set()
             return True
-        self.devices = {device.id: device for device in devices}
+        self.devices = sync.known
         self.failures = 0
         self.problem = None
         self.stale_since = None
         self.connection = "live"
         self.last_success = self.now()
         self._first_load_done()
-        self._apply()
+        dirty, self._dirty = self._dirty, set()
+        self._apply(dirty)
+        if extras is not None:
+            user, info = await extras
+            if isinstance(user, NotAuthenticated):
+                self._end_session()
+                return None
+            if isinstance(user, User):
+                self.user = user
+            if isinstance(info, ServerInfo) and self.server_info is None:
+                self.server_info = info
+            self._show_header()
         return True
 
     def _first_load_done(self) -> None:
@@ -321,20 +358,89 @@ class DevicesScreen(AppScreen):
             else list(self.devices.values())
         return sort_devices(shown, self.sort_column, self.sort_reverse, now)
 
-    def _apply(self) -> None:
-        """Bring the table, describe pane, header and footer in line with the current data."""
+    def _apply(self, changed: set[str] | None = None) -> None:
+        """Bring the table, describe pane, header and footer in line with the current data.
+
+        ``changed``: the ids that may differ since the last apply (None: any). Rows are computed
+        again only for them, and the order only when one of them moved; everything is computed
+        again when the sort, the filter or the minute changed (relative times, "expired").
+        """
         now = self.now()
         this_id = self.this_device_id
-        ordered = self.visible_devices(now)
-        rows = {device.id: device_row(device, now, this_id) for device in ordered}
+        state = (self.sort_column, self.sort_reverse, self.filter_text.strip().casefold(), this_id,
+                 now.replace(second=0, microsecond=0))
         table = self.table
-        plan = plan_update(table.shown_rows, table.shown_order, rows, list(rows))
-        table.apply(plan)
+        if changed is None or state != self._row_state:
+            self._row_state = state
+            self._rebuild(now, this_id)
+            rows = self._rows if self._visible is None else {k: self._rows[k] for k in self._visible}
+            plan = plan_update(table.shown_rows, table.shown_order, rows, self._order)
+        elif changed:
+            moved = self._patch(changed, now, this_id)
+            rows = self._rows if self._visible is None else {k: self._rows[k] for k in self._visible}
+            plan = plan_patch(table.shown_rows, table.shown_order, rows, self._order if moved else None, changed)
+        else:
+            plan = None
+        if plan is not None:
+            table.apply(plan)
         table.show_sort(self.sort_column, self.sort_reverse)
         self._show_empty()
         self._show_describe()
         self._show_header()
         self._refresh_bindings_if_changed()
+
+    def _rebuild(self, now: datetime, this_id: str | None) -> None:
+        devices = self.devices
+        key = column_sort_key(self.sort_column)
+        self._rows = {i: device_row(d, now, this_id) for i, d in devices.items()}
+        self._sort_keys = {i: key(d, now) for i, d in devices.items()}
+        self._tie_keys = {i: tie_key(d) for i, d in devices.items()}
+        if self.filter_text.strip():
+            self._visible = {i for i, d in devices.items() if matches(d, self.filter_text, now)}
+        else:
+            self._visible = None
+        self._order = self._sorted()
+
+    def _patch(self, changed: set[str], now: datetime, this_id: str | None) -> bool:
+        """Recompute the rows of ``changed``; True if the order must be computed again (it then is)."""
+        devices = self.devices
+        key = column_sort_key(self.sort_column)
+        needle = self.filter_text.strip()
+        moved = False
+        for device_id in changed:
+            device = devices.get(device_id)
+            if device is None:
+                if self._rows.pop(device_id, None) is not None:
+                    self._sort_keys.pop(device_id, None)
+                    self._tie_keys.pop(device_id, None)
+                    if self._visible is not None:
+                        self._visible.discard(device_id)
+                    moved = True
+                continue
+            self._rows[device_id] = device_row(device, now, this_id)
+            sort_key, tie = key(device, now), tie_key(device)
+            if self._sort_keys.get(device_id) != sort_key or self._tie_keys.get(device_id) != tie:
+                moved = True
+            self._sort_keys[device_id] = sort_key
+            self._tie_keys[device_id] = tie
+            if self._visible is not None:
+                shown = matches(device, needle, now)
+                if shown != (device_id in self._visible):
+                    moved = True
+                    if shown:
+                        self._visible.add(device_id)
+                    else:
+                        self._visible.discard(device_id)
+        if moved:
+            self._order = self._sorted()
+        return moved
+
+    def _sorted(self) -> list[str]:
+        """The shown ids in table order, from the cached keys (as :func:`sort_devices` orders them)."""
+        ids = list(self._rows) if self._visible is None else list(self._visible)
+        ids.sort(key=self._tie_keys.__getitem__)
+        ids.sort(key=self._sort_keys.__getitem__, reverse=self.sort_reverse)
+        return ids
 
     def _refresh_bindings_if_changed(self) -> None:
         """The footer redraws on every ``refresh_bindings``: only call it when an action's state changed."""
@@ -592,11 +698,16 @@ class DevicesScreen(AppScreen):
             self._wake.set()
             return
         self._mutations += 1
+        sync = self._sync
         if kind == "delete":
             self.devices.pop(device.id, None)
+            if sync is not None:
+                sync.forget([device.id])
         elif updated is not None:
             self.devices[updated.id] = updated
-        self._apply()
+            if sync is not None:
+                sync.learn(updated)
+        self._apply({device.id})
         self.notify(f"{done} {label}.", title=done, markup=False)
         if device.id == self.this_device_id and kind in ("lock", "delete"):
             self._wake.set()  # the next request gets 401 and ends the session
@@ -639,3 +750,13 @@ class DevicesScreen(AppScreen):
             details = " · ".join(x for x in (device.ip_address, device.short_id, device.display_status(now)) if x)
             out.append((f"Go to device {name}", details, lambda i=device.id: self.go_to_device(i)))
         return out
+
+
+async def _none() -> None:
+    return None
+
+
+async def _drain(extras: "asyncio.Future[list[object]] | None") -> None:
+    """Wait for the header's side requests (their errors were collected, not raised)."""
+    if extras is not None:
+        await extras

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
 
-from zenml_devices_tui.core.format import relative
+from zenml_devices_tui.core.format import relative, relative_past
 from zenml_devices_tui.core.models import Device
 
 Row = tuple[str, ...]
@@ -97,7 +97,7 @@ def device_row(device: Device, now: datetime, this_device_id: str | None) -> Row
         device.os or "",
         device.zenml_version or "",
         device.python_version or "",
-        relative(device.last_login, now),
+        relative_past(device.last_login, now),
         relative(device.expires, now),
         "" if failed is None else str(failed),
         device.short_id,
@@ -184,6 +184,56 @@ def plan_update(
     # After removals and appends (added rows go to the bottom), is the order still right?
     removed = set(plan.remove)
     resulting = [k for k in old_order if k not in removed]
+    resulting.extend(k for k, _ in plan.add)
+    if resulting != list(new_order):
+        plan.order = list(new_order)
+    return plan
+
+
+def tie_key(device: Device) -> tuple[tuple[int, str], str]:
+    """The tie-breakers of every sort (hostname, then id), always ascending."""
+    return (_text_key(device.hostname), device.id)
+
+
+def column_sort_key(column: str) -> Callable[[Device, datetime], Any]:
+    spec = COLUMNS[COLUMN_INDEX.get(column, COLUMN_INDEX[DEFAULT_SORT])]
+    key = spec.sort_key or COLUMNS[COLUMN_INDEX[DEFAULT_SORT]].sort_key
+    assert key is not None
+    return key
+
+
+def plan_patch(
+    old_rows: dict[str, Row],
+    old_order: Sequence[str],
+    new_rows: dict[str, Row],
+    new_order: Sequence[str] | None,
+    changed: "set[str] | frozenset[str]",
+) -> RowPlan:
+    """Like :func:`plan_update` when only the rows in ``changed`` can differ, and ``new_order`` is
+    None when the order did not change: cost by the number of changed rows, not the table's size."""
+    if new_order is None:
+        plan = RowPlan()
+        for key in changed:
+            old = old_rows.get(key)
+            new = new_rows.get(key)
+            if old is not None and new is not None and old != new:
+                plan.change.extend((key, index, b) for index, (a, b) in enumerate(zip(old, new)) if a != b)
+        return plan
+    plan = RowPlan()
+    plan.remove = [key for key in old_order if key not in new_rows]
+    for key in new_order:
+        old = old_rows.get(key)
+        if old is None:
+            plan.add.append((key, new_rows[key]))
+        elif key in changed:
+            new = new_rows[key]
+            if old != new:
+                plan.change.extend((key, index, b) for index, (a, b) in enumerate(zip(old, new)) if a != b)
+    if plan.remove:
+        removed = set(plan.remove)
+        resulting = [k for k in old_order if k not in removed]
+    else:
+        resulting = list(old_order)
     resulting.extend(k for k, _ in plan.add)
     if resulting != list(new_order):
         plan.order = list(new_order)
