@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from zenml_devices_tui.core.format import absolute, relative
+from zenml_devices_tui.core.format import absolute, absolute_minute, relative, relative_past
 from zenml_devices_tui.core.models import Device
 from zenml_devices_tui.ui.widgets.theme_styles import status_styles
 
@@ -21,12 +21,17 @@ def describe_fields(device: Device, now: datetime, this_device_id: str | None) -
     """(label, value) pairs, in the order shown. Plain strings: the pane draws them literally."""
     failed = device.failed_auth_attempts
 
-    def when(value: datetime | None, none: str) -> str:
+    this = device.id == this_device_id
+
+    def when(value: datetime | None, none: str, *, past: bool = False, moving: bool = False) -> str:
         if value is None:
             return none
-        return f"{absolute(value)}\n{relative(value, now)}"
+        if moving and this:
+            # This app's own requests move these on every refresh: to the minute, so the pane is
+            # not drawn again each time.
+            return f"{absolute_minute(value)}\n{relative_past(value, now)}"
+        return f"{absolute(value)}\n{(relative_past if past else relative)(value, now)}"
 
-    this = device.id == this_device_id
     return [
         ("Hostname", device.hostname or MISSING),
         ("This device", "yes (this app's session)" if this else "no"),
@@ -35,9 +40,9 @@ def describe_fields(device: Device, now: datetime, this_device_id: str | None) -
         ("ID", device.id),
         ("Client ID", device.client_id or MISSING),
         ("Owner", device.user_name or device.user_id or MISSING),
-        ("Created", when(device.created, MISSING)),
-        ("Updated", when(device.updated, MISSING)),
-        ("Last login", when(device.last_login, "never")),
+        ("Created", when(device.created, MISSING, past=True)),
+        ("Updated", when(device.updated, MISSING, past=True, moving=True)),
+        ("Last login", when(device.last_login, "never", past=True, moving=True)),
         ("Expires", when(device.expires, "never")),
         ("IP address", device.ip_address or MISSING),
         ("City", device.city or MISSING),
@@ -59,6 +64,7 @@ class DescribePane(VerticalScroll):
         super().__init__(id=id)
         self._body = Static("", id="describe-body")
         self._shown: tuple[object, ...] | None = None
+        self._shape: tuple[int, ...] | None = None
 
     def compose(self):  # type: ignore[override]
         yield self._body
@@ -85,6 +91,7 @@ class DescribePane(VerticalScroll):
         self._shown = key
         if key == ("none",):
             self.border_subtitle = ""
+            self._shape = None
             self._body.update(Text("No device highlighted.", style="dim"))
             return
         _, status, fields = key
@@ -96,4 +103,9 @@ class DescribePane(VerticalScroll):
             style = styles.get(str(status), "") if label == "Status" else ""
             grid.add_row(Text(label), Text(value, style=style))
         self.border_subtitle = ""
-        self._body.update(Group(grid))
+        # Same lengths, same wrapping, same height: no new layout (which would also repaint the
+        # table's scrollbar column beside the pane).
+        shape = tuple(len(value) for _, value in fields)  # type: ignore[misc]
+        same_shape = shape == self._shape
+        self._shape = shape
+        self._body.update(Group(grid), layout=not same_shape)

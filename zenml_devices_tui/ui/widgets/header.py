@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
 from zenml_devices_tui.ui.widgets.theme_styles import status_styles
@@ -40,25 +40,36 @@ class HeaderInfo:
 class DevicesHeader(Vertical):
     """Three lines: where and who; session and connection; what the table shows.
 
-    Each line is its own widget, redrawn only when its text changed, so the usual refresh
-    (only "last refresh" moves) rewrites one line of the terminal.
+    Each piece is its own widget, redrawn only when its text changed. The usual refresh moves
+    only the "last refresh" clock, which has a widget of its own: a dozen cells are rewritten,
+    not a line of the terminal.
     """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._info: HeaderInfo | None = None
-        self._lines = [Static("", classes="header-line", markup=False) for _ in range(3)]
-        self._drawn: list[Text | None] = [None, None, None]
+        # where | session + "last refresh " | the clock | connection state | summary
+        self._pieces = [
+            Static("", classes="header-line", markup=False),
+            Static("", classes="header-piece", id="header-session", markup=False),
+            Static("", classes="header-piece", id="header-clock", markup=False),
+            Static("", classes="header-piece", id="header-connection", markup=False),
+            Static("", classes="header-line", markup=False),
+        ]
+        self._drawn: list[Text | None] = [None] * len(self._pieces)
 
     def compose(self) -> ComposeResult:
-        yield from self._lines
+        yield self._pieces[0]
+        with Horizontal(classes="header-line header-state"):
+            yield from self._pieces[1:4]
+        yield self._pieces[4]
 
     def on_mount(self) -> None:
         self.watch(self.app, "theme", self._theme_changed, init=False)
 
     def _theme_changed(self, _theme: str) -> None:
         if self._info is not None:
-            self._drawn = [None, None, None]
+            self._drawn = [None] * len(self._pieces)
             self._draw(self._info)
 
     def show(self, info: HeaderInfo) -> None:
@@ -71,13 +82,17 @@ class DevicesHeader(Vertical):
     @property
     def plain(self) -> str:
         """The three lines as plain text."""
-        return "\n".join(t.plain if t is not None else "" for t in self._drawn)
+        plain = [t.plain if t is not None else "" for t in self._drawn]
+        return "\n".join((plain[0], "".join(plain[1:4]), plain[4]))
 
     def _draw(self, info: HeaderInfo) -> None:
         for index, text in enumerate(self._texts_for(info)):
-            if text != self._drawn[index]:
+            old = self._drawn[index]
+            if text != old:
                 self._drawn[index] = text
-                self._lines[index].update(text, layout=False)
+                # The clock always has the same width; other pieces may change theirs.
+                same_width = old is not None and old.cell_len == text.cell_len
+                self._pieces[index].update(text, layout=not same_width)
 
     def _texts_for(self, info: HeaderInfo) -> list[Text]:
         where = Text(end="")
@@ -88,11 +103,12 @@ class DevicesHeader(Vertical):
         where.append("   signed in as ", style="dim")
         where.append(info.user or "…")
 
+        session = Text(end="")
+        session.append("session ", style="dim")
+        session.append(info.session or "…")
+        session.append("   last refresh ", style="dim")
+        clock = Text(info.last_refresh or "–", end="")
         state = Text(end="")
-        state.append("session ", style="dim")
-        state.append(info.session or "…")
-        state.append("   last refresh ", style="dim")
-        state.append(info.last_refresh or "–")
         state.append("   ")
         symbol, word = CONNECTION_WORDS.get(info.connection, ("?", info.connection))
         style = status_styles(self.app.current_theme).get(info.connection, "")
@@ -103,4 +119,4 @@ class DevicesHeader(Vertical):
             state.append(f"  {info.problem}", style="dim")
 
         summary = Text(info.summary, style="dim", end="")
-        return [where, state, summary]
+        return [where, session, clock, state, summary]
