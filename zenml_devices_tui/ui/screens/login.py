@@ -17,7 +17,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Middle, Vertical
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from zenml_devices_tui.core import device_flow as flow
 from zenml_devices_tui.core.errors import (
@@ -31,6 +31,7 @@ from zenml_devices_tui.core.models import ServerInfo, TokenResponse
 from zenml_devices_tui.core.text import clean_line
 from zenml_devices_tui.core.urls import VerificationLink
 from zenml_devices_tui.ui.screens.base import AppScreen
+from zenml_devices_tui.ui.widgets.footer import AppFooter
 from zenml_devices_tui.ui.widgets.login_text import (
     code_text,
     countdown_text,
@@ -128,7 +129,7 @@ class LoginScreen(AppScreen):
                         yield Static(id="login-code")
                         yield Static(id="login-warning")
                     yield Static(id="login-status")
-        yield Footer()
+        yield AppFooter()
 
     @property
     def context(self):  # type: ignore[no-untyped-def]

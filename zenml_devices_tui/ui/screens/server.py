@@ -9,13 +9,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Middle, Vertical
-from textual.widgets import Footer, Input, Label, OptionList, Static
+from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from zenml_devices_tui.core.errors import ZenMLError
 from zenml_devices_tui.core.text import clean
 from zenml_devices_tui.core.urls import check_transport_security, normalize_server_url
 from zenml_devices_tui.ui.screens.base import AppScreen
+from zenml_devices_tui.ui.widgets.footer import AppFooter
 
 PLACEHOLDER = "https://zenml.example.com"
 
@@ -53,7 +54,7 @@ class ServerScreen(AppScreen):
                     )
                     yield Label("Recent servers (↓ to choose, enter to connect)", id="recent-label", classes="muted")
                     yield OptionList(id="recent-servers")
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self.query_one("#server-error", Static).display = False

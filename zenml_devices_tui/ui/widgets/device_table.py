@@ -17,6 +17,7 @@ from rich.style import Style
 from rich.text import Text
 from textual._two_way_dict import TwoWayDict
 from textual.binding import Binding
+from textual.cache import LRUCache
 from textual.widgets import DataTable
 from textual.geometry import Size
 from textual.widgets.data_table import CellKey, ColumnKey, Row as TableRow, RowKey
@@ -83,6 +84,13 @@ class DeviceTable(DataTable, inherit_bindings=False):
     def __init__(self, *, id: str | None = None) -> None:
         # The marker and hostname stay in view when the table scrolls sideways.
         super().__init__(cursor_type="row", zebra_stripes=False, id=id, fixed_columns=2)
+        # DataTable's render caches hold up to 10,000 cells and 1,000 rows and lines (~12 MB of
+        # segments for a screen that shows ~35 rows), and every changed cell makes new entries:
+        # sized for a few screens, memory stays flat over a long session.
+        self._cell_render_cache = LRUCache(1024)
+        self._row_render_cache = LRUCache(128)
+        self._line_cache = LRUCache(256)
+        self._row_renderable_cache = LRUCache(128)
         self.shown_rows: dict[str, Row] = {}
         self.shown_order: list[str] = []
         self._status_styles: dict[str, Style] = {}
