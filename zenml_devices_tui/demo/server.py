@@ -226,11 +226,15 @@ class DemoServer:
             fault = self._take_fault(request)
             if fault is not None:
                 return self._fault_response(fault, request, request_id)
+            previous = self._last_request_time
             now = self._request_time()
-            self._stamp_outside_changes(now)
-            self.store.approve_due(now, self.approver)
-            route, params = self._router.resolve(request.method, request.url.path)
-            return route.handler(Call(request, params, now, self))
+            self._stamp_outside_changes(now, previous)
+            try:
+                self.store.approve_due(now, self.approver)
+                route, params = self._router.resolve(request.method, request.url.path)
+                return route.handler(Call(request, params, now, self))
+            finally:
+                self._remember_records()
         except ApiError as error:
             return error.response(request_id)
         except httpx.ConnectError:
@@ -250,21 +254,23 @@ class DemoServer:
         self._last_request_time = now
         return now
 
-    def _stamp_outside_changes(self, now: datetime) -> None:
+    def _stamp_outside_changes(self, now: datetime, previous: datetime | None) -> None:
         """Tests change ``devices`` records directly ("locked in the dashboard"). The real server bumps
         ``updated`` on every change it makes, and clients rely on it (core/sync.py): give a record that
-        changed behind the server's back a fresh ``updated`` too. ``expires`` is left out: setting it in
-        the past stands for time passing, which changes nothing on the real server either."""
+        changed behind the server's back a fresh ``updated`` too, unless the test gave it one newer than the
+        last request (a change stamped earlier would have been seen by that request). ``expires`` is left
+        out: setting it in the past stands for time passing, which changes nothing on the real server."""
         seen = self._seen
         for device in self.store.devices.values():
-            mark = _fingerprint(device)
             before = seen.get(device.id)
-            if before is not None and before[0] != mark and before[1] == device.updated:
+            if before is not None and before[0] != _fingerprint(device) and (
+                before[1] == device.updated or (previous is not None and device.updated <= previous)
+            ):
                 device.updated = now
-            seen[device.id] = (mark, device.updated)
-        if len(seen) > len(self.store.devices):
-            for gone in [key for key in seen if key not in self.store.devices]:
-                del seen[gone]
+
+    def _remember_records(self) -> None:
+        """What every record looked like when the last request was answered."""
+        self._seen = {device.id: (_fingerprint(device), device.updated) for device in self.store.devices.values()}
 
     def on_device_list(self, now: datetime) -> None:
         if self.live:
