@@ -62,7 +62,7 @@ def scale(processes: int, runs: int, log=print) -> list[Figure]:
         Figure(f"HTTP requests per refresh, {small['devices']} devices", "requests",
                [x["requests"] for x in small["unchanged"]]),
         Figure(f"HTTP requests per refresh, {n:,} devices", "requests", [x["requests"] for x in unchanged],
-               note="page size 1,000 (core/client.py DEFAULT_PAGE_SIZE)"),
+               note="the change probe (core/sync.py); a full list is pages of 1,000"),
         Figure(f"in-process peak RSS, {n:,} devices (app + demo server)", "MB",
                [r["peak_rss"] for r in results]),
     ]
