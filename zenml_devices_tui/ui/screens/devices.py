@@ -1,9 +1,11 @@
 """The devices screen: a live table of every device holding a session for this account.
 
-Data flows one way. The refresh worker fetches the devices, then hands them to
-:meth:`DevicesScreen._apply`, which computes the visible rows (filter, sort) as tuples of
-plain strings and diffs them against what the table shows (``device_rows.plan_update``);
-the table only applies that plan, so an unchanged refresh touches nothing.
+Data flows one way. The refresh worker asks :class:`~zenml_devices_tui.core.sync.DeviceSync`
+what changed (usually: nothing, in one small request), then hands the changed ids to
+:meth:`DevicesScreen._apply`, which recomputes only their rows (tuples of plain strings) and,
+if one of them moved, the order from cached sort keys, and diffs them against what the table
+shows (``device_rows.plan_patch``); the table only applies that plan, so an unchanged refresh
+touches nothing. Every row is computed again when the sort, the filter or the minute changes.
 
 Refreshing is a worker loop, not a timer: the next refresh is armed only after the last
 one ended, it sleeps with ``context.sleep`` (the tests' FakeClock drives it), it pauses
