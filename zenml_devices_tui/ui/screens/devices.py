@@ -34,7 +34,7 @@ from zenml_devices_tui.core.context import AppContext
 from zenml_devices_tui.core.errors import NotAuthenticated, NotFound, RateLimited, ZenMLError
 from zenml_devices_tui.core.format import clock_time, session_validity
 from zenml_devices_tui.core.models import Device, ServerInfo, User
-from zenml_devices_tui.core.sync import DeviceSync, SyncResult
+from zenml_devices_tui.core.sync import DeviceSync
 from zenml_devices_tui.ui.commands import DevicesCommands
 from zenml_devices_tui.ui.screens.base import AppScreen
 from zenml_devices_tui.ui.screens.confirm import device_action_dialog
