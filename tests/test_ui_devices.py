@@ -869,3 +869,24 @@ def test_sort_keys_handle_missing_values_ips_and_versions() -> None:
         [dev(1, expires=FIXED_START), dev(2), dev(3, expires=FIXED_START - timedelta(days=1))],
         "expires", False, FIXED_START)]
     assert expires == ["3", "1", "2"]  # "never" last
+
+
+async def test_insecure_mode_is_flagged_in_the_header_for_as_long_as_the_app_runs(harness: Harness) -> None:
+    from zenml_devices_tui.ui.widgets.header import DevicesHeader
+
+    harness.context.insecure = True
+    app = DevicesApp(harness.context)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await loaded(pilot)
+        assert "TLS not verified" in screen.query_one(DevicesHeader).plain
+        await next_refresh(pilot, harness)
+        assert "TLS not verified" in screen.query_one(DevicesHeader).plain
+
+
+async def test_a_verified_connection_has_no_tls_warning(harness: Harness) -> None:
+    from zenml_devices_tui.ui.widgets.header import DevicesHeader
+
+    app = DevicesApp(harness.context)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await loaded(pilot)
+        assert "TLS not verified" not in screen.query_one(DevicesHeader).plain

@@ -490,3 +490,12 @@ async def test_the_no_keyring_notice_is_said_once_per_config_dir(tmp_path: Path)
             said.append([n.message for n in app._notifications if n.title == "Token storage"])
     assert len(said[0]) == 1 and "tokens are kept in" in said[0][0]
     assert said[1] == []
+
+
+async def test_insecure_mode_is_flagged_on_the_login_screen(tmp_path: Path) -> None:
+    harness = make_harness(tmp_path, auto_approve_after=None)
+    harness.context.insecure = True
+    app = DevicesApp(harness.context)
+    async with app.run_test(size=SIZE) as pilot:
+        await waiting(pilot)
+        assert "TLS not verified (--insecure)" in screen_text(app)

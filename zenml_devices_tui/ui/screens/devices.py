@@ -512,6 +512,7 @@ class DevicesScreen(AppScreen):
             stale_since=clock_time(self.stale_since) + " UTC" if self.stale_since else None,
             problem=self.problem,
             summary=self._summary(),
+            insecure=self.zapp.context.insecure,
         )
         self.query_one(DevicesHeader).show(info)
 

@@ -285,7 +285,7 @@ class LoginScreen(AppScreen):
         if not self.is_mounted:
             return
         phase = self.phase
-        self.query_one("#login-server", Static).update(server_text(self.info, self.server_url))
+        self.query_one("#login-server", Static).update(server_text(self.info, self.server_url, insecure=self.context.insecure))
         showing_link = self.link is not None and phase in (WAITING, APPROVED)
         approve = self.query_one("#login-approve")
         approve.display = showing_link

@@ -35,6 +35,8 @@ class HeaderInfo:
     stale_since: str | None = None
     problem: str | None = None
     summary: str = ""
+    #: TLS verification is off (--insecure): said for as long as the app runs, not only in a toast.
+    insecure: bool = False
 
 
 class DevicesHeader(Vertical):
@@ -100,6 +102,8 @@ class DevicesHeader(Vertical):
         where.append(info.server_name or "server", style="bold")
         where.append("  ")
         where.append(info.server_url, style="underline")
+        if info.insecure:
+            where.append("  ⚠ TLS not verified", style=status_styles(self.app.current_theme)["stale"])
         where.append("   signed in as ", style="dim")
         where.append(info.user or "…")
 

@@ -45,8 +45,8 @@ def group_code(code: str, size: int = 4) -> str:
     return " ".join(code[i : i + size] for i in range(0, len(code), size))
 
 
-def server_text(info: ServerInfo | None, url: str) -> Text:
-    """Server name and version on one line, its URL on the next."""
+def server_text(info: ServerInfo | None, url: str, *, insecure: bool = False) -> Text:
+    """Server name and version on one line, its URL on the next (flagged when TLS is not verified)."""
     text = Text()
     text.append("Server        ", style=LABEL)
     if info is None:
@@ -57,6 +57,8 @@ def server_text(info: ServerInfo | None, url: str) -> Text:
         text.append(clean_line(info.version, limit=40))
     text.append("\n              ")
     text.append(clean(url))
+    if insecure:
+        text.append("  ⚠ TLS not verified (--insecure)", style="bold")
     return text
 
 
