@@ -505,3 +505,26 @@ def test_memory_store_writes_nothing(tmp_path: Path) -> None:
     store = open_token_store(tmp_path / "cfg", backend="memory")
     store.put(stored())
     assert not (tmp_path / "cfg").exists()
+
+
+def test_the_deferred_store_opens_on_first_use_only_once(tmp_path: Path) -> None:
+    from zenml_devices_tui.core.token_store import DeferredTokenStore, TokenStore, deferred_token_store
+
+    opened: list[int] = []
+
+    def opener() -> TokenStore:
+        opened.append(1)
+        return TokenStore("file", config_dir=tmp_path)
+
+    store = DeferredTokenStore(opener)
+    assert opened == []
+    store.put(StoredToken("https://a.example.com", Secret("t-1"), None, None, None))
+    assert store.get("https://a.example.com/").access_token == Secret("t-1")
+    assert store.backend == "file" and store.problems == []
+    assert store.delete("https://a.example.com") is True
+    assert opened == [1]
+    # Without a forced backend the keyring look-up is deferred; a forced one is opened (and checked) at once.
+    assert isinstance(deferred_token_store(tmp_path, environ={}), DeferredTokenStore)
+    assert isinstance(deferred_token_store(tmp_path, environ={"ZENML_DEVICES_TOKEN_STORE": "file"}), TokenStore)
+    with pytest.raises(ZenMLError):
+        deferred_token_store(tmp_path, environ={"ZENML_DEVICES_TOKEN_STORE": "vault"})

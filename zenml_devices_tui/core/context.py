@@ -19,7 +19,7 @@ from typing import Any, Awaitable, Callable
 from zenml_devices_tui.core.client import ZenMLClient
 from zenml_devices_tui.core.config import AppConfig
 from zenml_devices_tui.core.identity import get_or_create_client_id
-from zenml_devices_tui.core.token_store import TokenStore, open_token_store
+from zenml_devices_tui.core.token_store import DeferredTokenStore, TokenStore, deferred_token_store, open_token_store
 from zenml_devices_tui.core.useragent import build_user_agent
 
 DEFAULT_REFRESH = 5.0
@@ -48,7 +48,7 @@ class AppContext:
 
     config_dir: Path
     config: AppConfig
-    token_store: TokenStore
+    token_store: TokenStore | DeferredTokenStore
     client_id: str
     user_agent: str
     hostname: str
@@ -87,7 +87,7 @@ def build_context(
             return ZenMLClient(url, transport=transport, user_agent=user_agent)
 
     else:
-        token_store = open_token_store(directory)
+        token_store = deferred_token_store(directory)
         verify: bool | str = False if insecure else (ca_cert or True)
 
         def make_client(url: str) -> ZenMLClient:

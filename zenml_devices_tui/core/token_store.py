@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -458,6 +459,70 @@ def open_token_store(config_dir: Path, backend: str | None = None, *, environ: M
     )
     store._check()
     return store
+
+
+class DeferredTokenStore:
+    """A :class:`TokenStore` opened on first use.
+
+    Finding out whether a usable keyring exists imports keyring and asks its backends, about
+    0.1 s: the CLI hands the app this instead, so that happens in the app's worker thread
+    after the first paint, not before it. Safe to resolve from any thread.
+    """
+
+    def __init__(self, opener: Callable[[], TokenStore]) -> None:
+        self._opener = opener
+        self._store: TokenStore | None = None
+        self._lock = threading.Lock()
+
+    def resolve(self) -> TokenStore:
+        with self._lock:
+            if self._store is None:
+                self._store = self._opener()
+            return self._store
+
+    def __repr__(self) -> str:
+        return f"DeferredTokenStore({self._store!r})"
+
+    @property
+    def backend(self) -> str:
+        return self.resolve().backend
+
+    @property
+    def path(self) -> Path | None:
+        return self.resolve().path
+
+    @property
+    def notice(self) -> str | None:
+        return self.resolve().notice
+
+    @property
+    def fallback_notice(self) -> str | None:
+        return self.resolve().fallback_notice
+
+    @property
+    def problems(self) -> list[str]:
+        return self.resolve().problems
+
+    def get(self, server_url: str) -> StoredToken | None:
+        return self.resolve().get(server_url)
+
+    def put(self, token: StoredToken) -> None:
+        self.resolve().put(token)
+
+    def delete(self, server_url: str) -> bool:
+        return self.resolve().delete(server_url)
+
+
+def deferred_token_store(config_dir: Path, *, environ: Mapping[str, str] | None = None) -> TokenStore | DeferredTokenStore:
+    """Like :func:`open_token_store`, but the keyring look-up waits for first use.
+
+    A backend forced with ``ZENML_DEVICES_TOKEN_STORE`` is opened at once, so a wrong value
+    or an unusable forced keyring is reported before the app starts.
+    """
+    env = os.environ if environ is None else environ
+    if (env.get(ENV_VAR) or "").strip():
+        return open_token_store(config_dir, environ=env)
+    return DeferredTokenStore(lambda: open_token_store(config_dir, environ=env))
 
 
 def _probe_writable(directory: Path) -> None:

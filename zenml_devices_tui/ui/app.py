@@ -67,10 +67,7 @@ class DevicesApp(App[None]):
         if self.context.insecure:
             self.notify("TLS verification is off (--insecure): only use this on a network you trust.",
                         title="Insecure", severity="warning", timeout=10)
-        for problem in self.context.token_store.problems:
-            self.notify(problem, title="Token storage", severity="warning", timeout=10, markup=False)
-        if self.context.token_store.fallback_notice:
-            self.run_worker(self._storage_notice(), group="notice", exit_on_error=False)
+        self.run_worker(self._storage_notice(), group="notice", exit_on_error=False)
         if self.context.server_url:
             self.connect(self.context.server_url)
         else:
@@ -101,8 +98,19 @@ class DevicesApp(App[None]):
         self.set_interval(1.0, check, name="terminal-watch")
 
     async def _storage_notice(self) -> None:
-        """Where tokens live when there is no keyring: said once per config directory, not on every start."""
-        notice = self.context.token_store.fallback_notice
+        """What opening the token store found: a corrupt file (said every time), and where tokens
+        live when there is no keyring (said once per config directory, not on every start).
+
+        The store may open lazily (the keyring look-up takes ~0.1 s), so it is asked in a thread.
+        """
+        store = self.context.token_store
+        try:
+            problems, notice = await asyncio.to_thread(lambda: (store.problems, store.fallback_notice))
+        except ZenMLError as exc:
+            self.notify(exc.message, title="Token storage", severity="error", timeout=10, markup=False)
+            return
+        for problem in problems:
+            self.notify(problem, title="Token storage", severity="warning", timeout=10, markup=False)
         if not notice:
             return
         if self.context.remember_servers:
