@@ -82,6 +82,21 @@ FORBIDDEN_OUTPUT = [
 # --------------------------------------------------------------------------- waiting
 
 
+async def until_approved_and_loaded(pilot: Any, clock: Any) -> Any:
+    """Move the fake clock until the demo approves the sign-in, then wait for the device table."""
+    from zenml_devices_tui.ui.screens.devices import DevicesScreen
+
+    app = pilot.app
+    for _ in range(10):
+        clock.advance(5)
+        await pilot.pause()
+        if isinstance(app.screen, DevicesScreen):
+            break
+    await wait_until(lambda: isinstance(app.screen, DevicesScreen) and app.screen.loaded, "the device table",
+                     pilot=pilot)
+    return app.screen
+
+
 async def wait_until(
     condition: Callable[[], bool],
     what: str = "condition",

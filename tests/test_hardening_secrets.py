@@ -21,7 +21,7 @@ import pytest
 from rich.console import Console
 from textual import constants as textual_constants
 
-from tests.faults import FaultTransport, leaked, wait_until
+from tests.faults import FaultTransport, leaked, until_approved_and_loaded, wait_until
 from tests.uihelpers import TEST_CLIENT_ID, Harness, make_harness, signed_in_harness
 from zenml_devices_tui.core.client import ZenMLClient
 from zenml_devices_tui.ui.app import DevicesApp
@@ -65,8 +65,6 @@ def notifications_text(app: DevicesApp) -> str:
 
 async def sign_in(pilot: Any, harness: Harness, secrets: Secrets, outputs: list[str]) -> None:
     """Run the device login to the devices table, taking screenshots on the way."""
-    from zenml_devices_tui.ui.screens.devices import DevicesScreen
-
     app = pilot.app
     await wait_until(lambda: isinstance(app.screen, LoginScreen) and app.screen.phase == "waiting",
                      "the sign-in link", pilot=pilot)
@@ -76,13 +74,7 @@ async def sign_in(pilot: Any, harness: Harness, secrets: Secrets, outputs: list[
     await pilot.pause()
     outputs.append(app.export_screenshot())
     await pilot.press("escape")
-    for _ in range(10):
-        harness.clock.advance(5)
-        await pilot.pause()
-        if isinstance(app.screen, DevicesScreen):
-            break
-    await wait_until(lambda: isinstance(app.screen, DevicesScreen) and app.screen.loaded, "the device table",
-                     pilot=pilot)
+    await until_approved_and_loaded(pilot, harness.clock)
     assert app.stored_token is not None
     secrets.add(app.stored_token.access_token.reveal())
     outputs.append(app.export_screenshot())

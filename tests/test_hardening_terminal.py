@@ -38,6 +38,7 @@ from tests.faults import (
     TEXTUAL_ACTION,
     PtyProcess,
     app_env,
+    until_approved_and_loaded,
     leaked,
     screen_lines,
     wait_until,
@@ -69,7 +70,6 @@ async def _resize_round_trip(pilot: Any, what: str) -> None:
 
 async def test_every_screen_survives_40x12_and_back(tmp_path: Path) -> None:
     from zenml_devices_tui.ui.screens.confirm import ConfirmScreen
-    from zenml_devices_tui.ui.screens.devices import DevicesScreen
     from zenml_devices_tui.ui.screens.help import HelpScreen
     from zenml_devices_tui.ui.screens.login import LoginScreen
     from zenml_devices_tui.ui.screens.qr import QRScreen
@@ -84,14 +84,7 @@ async def test_every_screen_survives_40x12_and_back(tmp_path: Path) -> None:
         await wait_until(lambda: isinstance(app.screen, QRScreen), "the QR view", pilot=pilot)
         await _resize_round_trip(pilot, "qr")
         await pilot.press("escape")
-        for _ in range(10):
-            harness.clock.advance(5)
-            await pilot.pause()
-            if isinstance(app.screen, DevicesScreen):
-                break
-        await wait_until(lambda: isinstance(app.screen, DevicesScreen) and app.screen.loaded, "the table",
-                         pilot=pilot)
-        screen = app.screen
+        screen = await until_approved_and_loaded(pilot, harness.clock)
         await _resize_round_trip(pilot, "devices")
         await pilot.press("enter", "slash")  # describe pane and filter bar, then shrink again
         await pilot.resize_terminal(20, 6)  # smaller than anything sensible, too
